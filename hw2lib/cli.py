@@ -3,6 +3,11 @@ never imports torch.
 
     hw2 miou -g hw2_data/p2_data/validation -p out_masks/
     hw2 viz-mask --img 0010_sat.jpg --seg 0010_mask.png --out 0010_viz.png
+    hw2 arch fcn8s --num-classes 7
+    hw2 train params/sample/03_fcn8s.yaml --set epochs=5 [--resume]
+    hw2 segment IMG_DIR OUT_DIR --checkpoint runs/sample/fcn8s/best.pt
+    hw2 evaluate runs/sample/fcn8s/best.pt data/sample/dubai_aerial/validation
+    hw2 classify IMG_DIR pred.csv --checkpoint runs/sample/resnet18/best.pt
 """
 import argparse
 import json
@@ -10,6 +15,17 @@ import math
 import sys
 
 from .files import DataError
+
+
+def user_errors():
+    """Exceptions that are the user's input, not our bug: one line, no traceback."""
+    errors = (DataError, ValueError)
+    if "torch" in sys.modules:  # only commands that use torch can raise these
+        from .checkpoint import CheckpointError
+        from .engine import TrainingDiverged
+        from .models.weights import WeightsUnavailable
+        errors += (CheckpointError, TrainingDiverged, WeightsUnavailable)
+    return errors
 
 
 def _nan_to_none(x):
@@ -50,6 +66,52 @@ def cmd_viz_mask(args):
     print(out)
 
 
+def cmd_arch(args):
+    from .models import build_model, count_parameters
+
+    model = build_model(args.name, args.num_classes, args.head_width)
+    print(model)
+    print(f"params: {count_parameters(model)}")
+
+
+def cmd_train(args):
+    from .config import load_config
+    from .engine import train
+
+    cfg = load_config(args.config, args.set)
+    record = train(cfg, resume=args.resume)
+    metric = "val_miou" if cfg["task"] == "segmentation" else "val_acc"
+    print(f"best {metric} {record['best'][metric]:.6f} at epoch {record['best']['epoch']}; "
+          f"wrote {cfg['out_dir']}/metrics.json")
+
+
+def cmd_segment(args):
+    from .inference import segment_folder
+
+    n = segment_folder(args.img_dir, args.out_dir, args.checkpoint, args.device)
+    print(f"wrote {n} masks to {args.out_dir}")
+
+
+def cmd_evaluate(args):
+    from .inference import evaluate_folder
+
+    miou, per_class = evaluate_folder(args.checkpoint, args.data_dir, args.device)
+    if args.json:
+        print(json.dumps({"miou": _nan_to_none(miou),
+                          "per_class": {k: _nan_to_none(v) for k, v in per_class.items()}}))
+        return
+    for name, iou in per_class.items():
+        print(f"{name:<12}: {iou:.6f}")
+    print(f"mean_iou: {miou:.6f}")
+
+
+def cmd_classify(args):
+    from .inference import classify_folder
+
+    n = classify_folder(args.img_dir, args.out_csv, args.checkpoint, args.device)
+    print(f"wrote {n} predictions to {args.out_csv}")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="hw2", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -76,6 +138,43 @@ def build_parser():
     s.add_argument("--alpha", type=float, default=0.3, help="tint opacity (default 0.3)")
     s.add_argument("--edge-width", type=int, default=5, help="edge width in pixels (default 5)")
     s.set_defaults(func=cmd_viz_mask)
+
+    s = sub.add_parser("arch", help="print a model's architecture and parameter count")
+    s.add_argument("name", help="model name, e.g. fcn32s, fcn8s, unet16, resnet18")
+    s.add_argument("--num-classes", type=int, default=7, help="output classes (default 7)")
+    s.add_argument("--head-width", type=int, default=None, help="FCN head width (default 4096)")
+    s.set_defaults(func=cmd_arch)
+
+    s = sub.add_parser("train", help="train a model from a params YAML",
+                       description="Train as CONFIG says (every key has a default; see "
+                                   "hw2lib/config.py). Writes last.pt, best.pt, metrics.json and "
+                                   "snapshots/ to out_dir. Under torchrun it trains with DDP.")
+    s.add_argument("config", help="params YAML, e.g. params/sample/03_fcn8s.yaml")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter (repeatable), e.g. --set epochs=5")
+    s.add_argument("--resume", action="store_true", help="continue from out_dir/last.pt")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("segment", help="predict masks for a folder of *_sat.jpg (hw2_2.sh)")
+    s.add_argument("img_dir", help="folder of {id}_sat.jpg")
+    s.add_argument("out_dir", help="where {id}_mask.png go (must differ from img_dir)")
+    s.add_argument("--checkpoint", required=True, help="a best.pt or last.pt")
+    s.add_argument("--device", default="auto", help="auto, cpu, cuda (default auto)")
+    s.set_defaults(func=cmd_segment)
+
+    s = sub.add_parser("evaluate", help="mIoU of a checkpoint on a labelled folder")
+    s.add_argument("checkpoint", help="a best.pt or last.pt")
+    s.add_argument("data_dir", help="folder of {id}_sat.jpg + {id}_mask.png")
+    s.add_argument("--device", default="auto", help="auto, cpu, cuda (default auto)")
+    s.add_argument("--json", action="store_true", help='print {"miou": ..., "per_class": {...}}')
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("classify", help="predict labels for a folder of *.png (hw2_1.sh)")
+    s.add_argument("img_dir", help="folder of *.png images")
+    s.add_argument("out_csv", help="output CSV (image_id,label)")
+    s.add_argument("--checkpoint", required=True, help="a best.pt or last.pt")
+    s.add_argument("--device", default="auto", help="auto, cpu, cuda (default auto)")
+    s.set_defaults(func=cmd_classify)
     return p
 
 
@@ -83,7 +182,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (DataError, ValueError) as e:
+    except user_errors() as e:
         print(f"hw2 {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -3,6 +3,9 @@
 Figures are drawn from what runs saved (run folders), never from a live training loop, so a
 notebook can redraw them without retraining.
 """
+import json
+from pathlib import Path
+
 import numpy as np
 
 
@@ -37,3 +40,82 @@ def overlay_mask(image, mask, spec, inner_alpha=0.3, edge_width=5):
     edges = class_edges(mask, edge_width)
     out[edges] = color[edges]
     return out.round().astype(np.uint8)
+
+
+def snapshot_epochs(run_dir):
+    """Sorted 1-based epochs for which a run saved snapshot masks."""
+    folder = Path(run_dir) / "snapshots"
+    return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def snapshot_ids(run_dir):
+    return sorted(p.stem for p in (Path(run_dir) / "snapshots" / "truth").glob("*.png"))
+
+
+def _snapshot(run_dir, kind, tile):
+    from PIL import Image
+
+    return np.asarray(Image.open(Path(run_dir) / "snapshots" / str(kind) / f"{tile}.png"))
+
+
+def _grid(rows, headers, row_labels, cell=2.2):
+    """A figure of images: `rows` is a list of lists of (H, W, 3) arrays."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), len(headers), squeeze=False,
+                             figsize=(cell * len(headers), cell * len(rows) + 0.4))
+    for r, row in enumerate(rows):
+        for c, image in enumerate(row):
+            ax = axes[r][c]
+            ax.imshow(image, interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+            if r == 0:
+                ax.set_title(headers[c], fontsize=9)
+            if c == 0:
+                ax.set_ylabel(row_labels[r], fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def stage_grid(run_dir, ids=None, epochs=None):
+    """Rows are tiles; columns are the image, the prediction at each snapshot epoch, the truth."""
+    ids = ids or snapshot_ids(run_dir)
+    epochs = epochs or snapshot_epochs(run_dir)
+    rows = [[_snapshot(run_dir, "input", t)] + [_snapshot(run_dir, e, t) for e in epochs]
+            + [_snapshot(run_dir, "truth", t)] for t in ids]
+    return _grid(rows, ["image"] + [f"epoch {e}" for e in epochs] + ["ground truth"], ids)
+
+
+def comparison_grid(runs, ids=None, epoch=None):
+    """Columns are the image, each model's prediction (header: name and val mIoU), the truth.
+
+    `runs` maps a label ("FCN32s") to a run folder; `epoch` defaults to each run's last snapshot.
+    """
+    first = next(iter(runs.values()))
+    ids = ids or snapshot_ids(first)
+    headers, columns = ["image"], []
+    for label, run_dir in runs.items():
+        e = epoch or snapshot_epochs(run_dir)[-1]
+        history = json.loads((Path(run_dir) / "metrics.json").read_text())["history"]
+        miou = next(r["val_miou"] for r in history if r["epoch"] == e)
+        headers.append(f"{label}\nmIoU {miou:.3f} (ep {e})")
+        columns.append((run_dir, e))
+    headers.append("ground truth")
+    rows = [[_snapshot(first, "input", t)] + [_snapshot(d, e, t) for d, e in columns]
+            + [_snapshot(first, "truth", t)] for t in ids]
+    return _grid(rows, headers, ids)
+
+
+def plot_history(runs, keys=("train_loss", "val_loss", "val_miou")):
+    """One panel per metric, one line per run; `runs` maps a label to a run folder."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
+    for label, run_dir in runs.items():
+        history = json.loads((Path(run_dir) / "metrics.json").read_text())["history"]
+        for ax, key in zip(axes[0], keys):
+            ax.plot([r["epoch"] for r in history], [r[key] for r in history], marker="o", label=label)
+            ax.set_title(key), ax.set_xlabel("epoch")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -25,3 +25,39 @@ def dlcv():
 
 def save_rgb(path, array):
     Image.fromarray(np.asarray(array, dtype=np.uint8)).save(path)
+
+
+def copy_tiles(src, dst, ids):
+    import shutil
+
+    dst.mkdir(parents=True, exist_ok=True)
+    for i in ids:
+        shutil.copy(src / f"{i}_sat.jpg", dst)
+        shutil.copy(src / f"{i}_mask.png", dst)
+    return dst
+
+
+TINY_SEG = {"model": "fcn8s", "head_width": 16, "image_size": 64, "batch_size": 4, "epochs": 2,
+            "classes": "dubai", "lr": 1e-3, "snapshot_ids": ["0001", "0003"],
+            "snapshot_epochs": [1, 2]}
+
+
+@pytest.fixture(scope="session")
+def tiny_seg_root(tmp_path_factory):
+    """A small segmentation data_root: 8 training tiles, 4 validation tiles of the sample."""
+    root = tmp_path_factory.mktemp("seg")
+    copy_tiles(DUBAI / "train", root / "train", [f"{i:04d}" for i in range(0, 16, 2)])
+    copy_tiles(DUBAI / "validation", root / "validation", [f"{i:04d}" for i in range(4)])
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_seg_run(tiny_seg_root, tmp_path_factory):
+    """A trained 2-epoch FCN8s run folder (tiny head, 64x64)."""
+    from hw2lib.config import make_config
+    from hw2lib.engine import train
+
+    out = tmp_path_factory.mktemp("run") / "fcn8s"
+    train(make_config({**TINY_SEG, "data_root": str(tiny_seg_root), "out_dir": str(out)}),
+          log=lambda *_: None)
+    return out

@@ -1,0 +1,43 @@
+"""Image classifiers from torchvision with a new last layer for the dataset's classes.
+
+The penultimate features (the input of the last layer: 512-d for ResNet18) are what t-SNE uses;
+`penultimate(model)` names the module whose input they are.
+"""
+from torch import nn
+from torchvision import models as tvm
+
+from .registry import register
+from .weights import pretrained_state
+
+BACKBONES = {  # name: (constructor, ImageNet weights)
+    "resnet18": (tvm.resnet18, tvm.ResNet18_Weights.IMAGENET1K_V1),
+    "resnet34": (tvm.resnet34, tvm.ResNet34_Weights.IMAGENET1K_V1),
+    "resnext101_32x8d": (tvm.resnext101_32x8d, tvm.ResNeXt101_32X8D_Weights.IMAGENET1K_V1),
+    "vgg16": (tvm.vgg16, tvm.VGG16_Weights.IMAGENET1K_V1),
+}
+
+
+def last_layer(model):
+    """The final Linear layer (ResNet's `fc`, VGG's `classifier[6]`)."""
+    return model.fc if hasattr(model, "fc") else model.classifier[-1]
+
+
+def _builder(name):
+    constructor, weights = BACKBONES[name]
+
+    def build(num_classes, pretrained=False, weights_path=None):
+        model = constructor()
+        if pretrained:
+            model.load_state_dict(pretrained_state(weights, weights_path))
+        old = last_layer(model)
+        new = nn.Linear(old.in_features, num_classes)
+        if hasattr(model, "fc"):
+            model.fc = new
+        else:
+            model.classifier[-1] = new
+        return model
+    return build
+
+
+for _name in BACKBONES:
+    register(_name, "classification")(_builder(_name))

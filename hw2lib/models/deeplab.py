@@ -1,0 +1,32 @@
+"""DeepLabV3 with a ResNet-101 backbone (Chen et al. 2017), from torchvision.
+
+Pretrained means the ImageNet ResNet-101 backbone, like the VGG16 backbones of the other models;
+the ASPP head always starts fresh for the dataset's classes.
+"""
+from torch import nn
+from torchvision.models import ResNet101_Weights, resnet101
+from torchvision.models.segmentation import deeplabv3_resnet101
+
+from .registry import register
+from .weights import pretrained_state
+
+
+class DeepLabV3(nn.Module):
+    """torchvision's model returns {"out": logits}; this returns the logits tensor."""
+
+    def __init__(self, num_classes, pretrained=False, weights_path=None):
+        super().__init__()
+        self.net = deeplabv3_resnet101(weights=None, weights_backbone=None, num_classes=num_classes,
+                                       aux_loss=False)
+        if pretrained:
+            resnet = resnet101()
+            resnet.load_state_dict(pretrained_state(ResNet101_Weights.IMAGENET1K_V1, weights_path))
+            self.net.backbone.load_state_dict(resnet.state_dict(), strict=False)
+
+    def forward(self, x):
+        return self.net(x)["out"]
+
+
+@register("deeplabv3_resnet101", "segmentation")
+def build(num_classes, pretrained=False, weights_path=None):
+    return DeepLabV3(num_classes, pretrained, weights_path)

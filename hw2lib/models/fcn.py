@@ -1,0 +1,95 @@
+"""The FCN family (Long et al. 2015) on VGG16, parameterised by its skip connections.
+
+`skips` names the VGG pooling stages whose score maps are fused, deepest first:
+
+    fcn32s: ()            one x32 upsampling of pool5's scores
+    fcn16s: (4,)          pool5 x2 + pool4, then x16
+    fcn8s:  (4, 3)        ... + pool3, then x8
+    fcn4s:  (4, 3, 2)     ... + pool2, then x4
+    fcn2s:  (4, 3, 2, 1)  ... + pool1, then x2
+
+The head is two 3x3 convolutions of `head_width` channels (4096 in the paper and the homework's
+seed report) with ReLU and Dropout2d(0.1). fcn32s reproduces the seed report's network exactly,
+including its ReLU after the classifier; the skip variants have no such ReLU. Every upsampling is
+a learnt ConvTranspose2d with kernel = stride. Inputs must be multiples of 32 pixels.
+"""
+import torch
+from torch import nn
+from torchvision.models import VGG16_Weights, vgg16
+
+from .registry import register
+from .weights import pretrained_state
+
+POOL_INDEX = {1: 4, 2: 9, 3: 16, 4: 23, 5: 30}  # positions of the max-pools in vgg16().features
+POOL_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
+
+
+def vgg16_features(pretrained, weights_path):
+    """VGG16's 13 convolutions and 5 max-pools, ImageNet weights if asked."""
+    vgg = vgg16()
+    if pretrained:
+        vgg.load_state_dict(pretrained_state(VGG16_Weights.IMAGENET1K_V1, weights_path))
+    return vgg.features
+
+
+def nearest_upsampling_init(up):
+    """Make a ConvTranspose2d with kernel == stride copy each class score into its block."""
+    with torch.no_grad():
+        up.weight.zero_(), up.bias.zero_()
+        channels = torch.arange(up.in_channels)
+        up.weight[channels, channels] = 1.0
+
+
+class FCN(nn.Module):
+    def __init__(self, num_classes, skips=(), head_width=4096, score_relu=False,
+                 pretrained=False, weights_path=None):
+        super().__init__()
+        self.skips = tuple(skips)
+        self.features = vgg16_features(pretrained, weights_path)
+        self.head = nn.Sequential(
+            nn.Conv2d(512, head_width, 3, padding=1), nn.ReLU(inplace=True), nn.Dropout2d(0.1),
+            nn.Conv2d(head_width, head_width, 3, padding=1), nn.ReLU(inplace=True), nn.Dropout2d(0.1),
+        )
+        score = nn.Conv2d(head_width, num_classes, 1)
+        self.score = nn.Sequential(score, nn.ReLU(inplace=True)) if score_relu else score
+        # One 1x1 scorer per skipped pool, and one x2 upsampling into each skip.
+        self.skip_scores = nn.ModuleList(nn.Conv2d(POOL_CHANNELS[k], num_classes, 1) for k in self.skips)
+        self.skip_ups = nn.ModuleList(nn.ConvTranspose2d(num_classes, num_classes, 2, stride=2)
+                                      for _ in self.skips)
+        final = 2 ** (self.skips[-1] if self.skips else 5)
+        self.upsample = nn.ConvTranspose2d(num_classes, num_classes, final, stride=final)
+        # Start as the paper does: upsamplings as fixed-looking interpolation (here nearest, since
+        # kernel = stride) and zero skip scorers, so every variant begins as a plain FCN32s
+        # instead of painting random checkerboards.
+        for up in [*self.skip_ups, self.upsample]:
+            nearest_upsampling_init(up)
+        for scorer in self.skip_scores:
+            nn.init.zeros_(scorer.weight), nn.init.zeros_(scorer.bias)
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        if h % 32 or w % 32:
+            raise ValueError(f"FCN input must be a multiple of 32 pixels, got {w}x{h}")
+        pools = {}
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in POOL_INDEX.values():
+                pools[len(pools) + 1] = x
+        y = self.score(self.head(x))
+        for k, up, scorer in zip(self.skips, self.skip_ups, self.skip_scores):
+            y = up(y) + scorer(pools[k])
+        return self.upsample(y)
+
+
+FAMILY = {"fcn32s": (), "fcn16s": (4,), "fcn8s": (4, 3), "fcn4s": (4, 3, 2), "fcn2s": (4, 3, 2, 1)}
+
+
+def _builder(skips):
+    def build(num_classes, head_width=4096, pretrained=False, weights_path=None):
+        return FCN(num_classes, skips, head_width, score_relu=not skips,
+                   pretrained=pretrained, weights_path=weights_path)
+    return build
+
+
+for _name, _skips in FAMILY.items():
+    register(_name, "segmentation", has_head_width=True)(_builder(_skips))

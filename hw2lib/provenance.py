@@ -1,0 +1,26 @@
+"""Where a result came from: device, library versions, code version."""
+import platform
+import subprocess
+from pathlib import Path
+
+
+def git_commit():
+    """The project's git commit (with '+dirty' for uncommitted changes), or None outside git."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
+def environment(device):
+    import torch
+
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    return {"device": str(device), "device_name": name or platform.machine(),
+            "torch": torch.__version__, "python": platform.python_version(),
+            "git_commit": git_commit()}
