@@ -36,6 +36,7 @@ DEFAULTS = {
     "out_dir": "runs/default",
     "snapshot_ids": [],          # validation tile ids whose predictions are saved, e.g. ["0010"]
     "snapshot_epochs": [],       # 1-based epochs at which they are saved
+    "keep_checkpoints": [],      # epochs whose weights are also kept as epoch_<k>.pt (e.g. an early one for t-SNE)
     "pretrained": False,         # ImageNet backbone weights via torchvision (needs them cached)
     "weights_path": None,        # local file of those backbone weights instead
 }

@@ -9,8 +9,9 @@ augmentation, dropout) is seeded from (seed, epoch), so a run resumed from `last
 repeats exactly what an unbroken run does, without saving RNG states.
 
 A run writes to `out_dir`: `last.pt` (everything needed to resume), `best.pt` (weights of the
-best epoch by val mIoU or accuracy), `metrics.json` (the one record of the run) and, for
-segmentation, `snapshots/` (predicted masks of chosen tiles at chosen epochs).
+best epoch by val mIoU or accuracy), `epoch_<k>.pt` for the epochs in `keep_checkpoints`,
+`metrics.json` (the one record of the run) and, for segmentation, `snapshots/` (predicted masks
+of chosen tiles at chosen epochs).
 """
 import math
 import os
@@ -343,6 +344,8 @@ def train(cfg, resume=False, log=print):
                        "num_classes": num_classes}
             if improved:
                 save_checkpoint(out_dir / "best.pt", {**weights, "metrics": row})
+            if epoch in cfg["keep_checkpoints"]:
+                save_checkpoint(out_dir / f"epoch_{epoch}.pt", {**weights, "metrics": row})
             save_checkpoint(out_dir / "last.pt", {
                 **weights, "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
                 "scaler": scaler.state_dict(), "history": history, "best": best})

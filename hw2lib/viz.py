@@ -119,3 +119,35 @@ def plot_history(runs, keys=("train_loss", "val_loss", "val_miou")):
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def class_colours(n):
+    """`n` distinguishable colours (tab20, tab20b, tab20c: 60 in all)."""
+    import matplotlib
+
+    names = ("tab20", "tab20b", "tab20c")
+    colours = [c for name in names for c in matplotlib.colormaps[name].colors]
+    return [colours[(7 * i) % len(colours)] for i in range(n)]  # spread neighbours apart
+
+
+def plot_tsne(panels, size=5.0):
+    """Side-by-side t-SNE scatter plots; `panels` maps a title to (embedding, labels).
+
+    Each class gets its own colour and its number at the class's median point, so 50 classes stay
+    readable without a 50-entry legend.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size), squeeze=False)
+    for ax, (title, (emb, labels)) in zip(axes[0], panels.items()):
+        labels = np.asarray(labels)
+        colours = class_colours(labels.max() + 1)
+        ax.scatter(emb[:, 0], emb[:, 1], c=[colours[c] for c in labels], s=8, linewidths=0)
+        for c in np.unique(labels):
+            x, y = np.median(emb[labels == c], axis=0)
+            ax.text(x, y, str(c), fontsize=7, ha="center", va="center", weight="bold",
+                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "alpha": 0.6, "lw": 0})
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.tight_layout()
+    return fig

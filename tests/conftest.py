@@ -61,3 +61,16 @@ def tiny_seg_run(tiny_seg_root, tmp_path_factory):
     train(make_config({**TINY_SEG, "data_root": str(tiny_seg_root), "out_dir": str(out)}),
           log=lambda *_: None)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_cls_run(tmp_path_factory):
+    """ResNet18 trained 2 epochs on the whole 50-class sample (2,500 images, 32x32)."""
+    from hw2lib.config import make_config
+    from hw2lib.engine import train
+
+    out = tmp_path_factory.mktemp("cls") / "resnet18"
+    cfg = make_config({"task": "classification", "model": "resnet18", "data_root": str(CIFAR),
+                       "epochs": 2, "batch_size": 64, "lr": 1e-3, "augment": ["crop", "flip"],
+                       "keep_checkpoints": [1], "out_dir": str(out)})
+    return out, train(cfg, log=lambda *_: None)
