@@ -17,10 +17,21 @@ def git_commit():
     return head + ("+dirty" if dirty else "")
 
 
+def cpu_name():
+    """The CPU's model name (from /proc/cpuinfo on Linux), else the architecture."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment(device):
     import torch
 
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
-    return {"device": str(device), "device_name": name or platform.machine(),
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+    return {"device": str(device), "device_name": name, "cpu_threads": torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(),
             "git_commit": git_commit()}
