@@ -1,9 +1,13 @@
 # The two commands a user types: `make test` and `make report`. Each sets up .venv first if needed.
+#   make report [PROFILE=sample] [DATA_ROOT=/path/to/hw2_data]
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
+PROFILE ?= sample
+DATA_ROOT ?=
+CHROMIUM ?= chromium
 
-.PHONY: setup test bench
+.PHONY: setup test report report-pdf lab bench
 
 # Reinstall only when the requirements or the package metadata changed: near-instant otherwise.
 $(STAMP): requirements.txt pyproject.toml
@@ -19,5 +23,17 @@ setup: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
+report: $(STAMP)
+	$(VENV)/bin/hw2 report --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
+
+report-pdf: report
+	$(CHROMIUM) --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
+	  --no-pdf-header-footer --print-to-pdf=build/report/report.pdf file://$(CURDIR)/build/report/report.html
+	@echo "wrote build/report/report.pdf"
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
 bench: $(STAMP)
 	$(VENV)/bin/python bench/bench_miou.py
+	$(VENV)/bin/python bench/bench_train.py

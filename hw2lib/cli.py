@@ -8,6 +8,7 @@ never imports torch.
     hw2 segment IMG_DIR OUT_DIR --checkpoint runs/sample/fcn8s/best.pt
     hw2 evaluate runs/sample/fcn8s/best.pt data/sample/dubai_aerial/validation
     hw2 classify IMG_DIR pred.csv --checkpoint runs/sample/resnet18/best.pt
+    hw2 report --profile sample
 """
 import argparse
 import json
@@ -112,6 +113,15 @@ def cmd_classify(args):
     print(f"wrote {n} predictions to {args.out_csv}")
 
 
+def cmd_report(args):
+    from .report import ReportError, build
+
+    try:
+        build(args.profile, args.data_root)
+    except ReportError as e:
+        raise DataError(str(e)) from None
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="hw2", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -175,6 +185,15 @@ def build_parser():
     s.add_argument("--checkpoint", required=True, help="a best.pt or last.pt")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda (default auto)")
     s.set_defaults(func=cmd_classify)
+
+    s = sub.add_parser("report", help="run the notebooks and write build/report/report.html",
+                       description="Execute notebooks/*.ipynb with papermill using "
+                                   "params/<profile>/, export HTML, and assemble one "
+                                   "self-contained report page.")
+    s.add_argument("--profile", default="sample", help="params/<profile>/ (default: sample)")
+    s.add_argument("--data-root", default=None,
+                   help="the homework's data folder (p1_data/, p2_data/); default: the profile's")
+    s.set_defaults(func=cmd_report)
     return p
 
 

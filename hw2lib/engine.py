@@ -31,7 +31,8 @@ from .classes import get_spec
 from .data import load_classification, load_segmentation
 from .files import write_json, write_png
 from .losses import SegLoss
-from .metrics import confusion_matrix, iou_per_class, mean_iou, per_class_accuracy
+from .metrics import (confusion_matrix, iou_per_class, mean_iou, per_class_accuracy,
+                      present_mean_iou)
 from .models import build_model, model_task
 from .provenance import environment
 
@@ -211,9 +212,7 @@ def save_snapshots(model, split, cfg, spec, epoch, out_dir, device):
     for tile, p, pred in zip(cfg["snapshot_ids"], pos, preds):
         write_png(folder / f"{tile}.png", spec.encode(pred))
         truth = split.targets[p].numpy()
-        with np.errstate(invalid="ignore"):
-            tile_miou[tile] = float(np.nanmean(iou_per_class(
-                confusion_matrix(truth, pred, spec.num_classes), spec.scored)))
+        tile_miou[tile] = present_mean_iou(confusion_matrix(truth, pred, spec.num_classes), spec.scored)
     write_json(folder / "record.json", {"epoch": epoch, "ids": cfg["snapshot_ids"],
                                         "classes": spec.name, "tile_miou": tile_miou})
 

@@ -70,3 +70,28 @@ def per_class_accuracy(cm):
     cm = _as_numpy(cm).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.diag(cm) / cm.sum(axis=1)
+
+
+def boundary_band(mask, width=5):
+    """Boolean (H, W): pixels within `width` // 2 of a change of class (a square neighbourhood)."""
+    edge = np.zeros(mask.shape, dtype=bool)
+    vertical, horizontal = mask[:-1, :] != mask[1:, :], mask[:, :-1] != mask[:, 1:]
+    edge[:-1, :] |= vertical
+    edge[1:, :] |= vertical
+    edge[:, :-1] |= horizontal
+    edge[:, 1:] |= horizontal
+    grown = edge.copy()
+    for s in range(1, width // 2 + 1):  # dilate rows, then columns, one shift at a time
+        grown[s:, :] |= edge[:-s, :]
+        grown[:-s, :] |= edge[s:, :]
+    out = grown.copy()
+    for s in range(1, width // 2 + 1):
+        out[:, s:] |= grown[:, :-s]
+        out[:, :-s] |= grown[:, s:]
+    return out
+
+
+def present_mean_iou(cm, scored):
+    """Mean IoU over the scored classes that occur in labels or predictions (nan ones skipped)."""
+    with np.errstate(invalid="ignore"):
+        return float(np.nanmean(iou_per_class(cm, scored)))

@@ -8,23 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def class_edges(mask, width=5):
-    """Boolean (H, W): pixels within `width` // 2 of a change of class."""
-    edge = np.zeros(mask.shape, dtype=bool)
-    edge[:-1, :] |= mask[:-1, :] != mask[1:, :]
-    edge[1:, :] |= mask[:-1, :] != mask[1:, :]
-    edge[:, :-1] |= mask[:, :-1] != mask[:, 1:]
-    edge[:, 1:] |= mask[:, :-1] != mask[:, 1:]
-    out = edge.copy()
-    for s in range(1, width // 2 + 1):  # square dilation, one shift at a time
-        out[s:, :] |= edge[:-s, :]
-        out[:-s, :] |= edge[s:, :]
-    grown = out.copy()
-    for s in range(1, width // 2 + 1):
-        grown[:, s:] |= out[:, :-s]
-        grown[:, :-s] |= out[:, s:]
-    return grown
+from .metrics import boundary_band
 
 
 def overlay_mask(image, mask, spec, inner_alpha=0.3, edge_width=5):
@@ -37,7 +21,7 @@ def overlay_mask(image, mask, spec, inner_alpha=0.3, edge_width=5):
                          f"{mask.shape[1]}x{mask.shape[0]}")
     color = spec.encode(mask).astype(np.float32)
     out = (1 - inner_alpha) * image.astype(np.float32) + inner_alpha * color
-    edges = class_edges(mask, edge_width)
+    edges = boundary_band(mask, edge_width)
     out[edges] = color[edges]
     return out.round().astype(np.uint8)
 

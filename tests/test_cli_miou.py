@@ -11,7 +11,7 @@ from conftest import DUBAI, ROOT, save_rgb
 from hw2lib.classes import get_spec
 from hw2lib.data import read_mask
 from hw2lib.files import read_rgb
-from hw2lib.viz import class_edges
+from hw2lib.metrics import boundary_band
 from official_miou import mean_iou_score, read_masks
 
 
@@ -108,7 +108,7 @@ def test_viz_mask_draws_tint_and_edges(tmp_path):
     spec = get_spec("dubai")
     labels = read_mask(mask, spec)
     colours = spec.encode(labels)
-    edges = class_edges(labels)
+    edges = boundary_band(labels)
     assert edges.any() and (viz[edges] == colours[edges]).all()
     inner = ~edges
     expected = np.round(0.7 * image[inner].astype(np.float32) + 0.3 * colours[inner].astype(np.float32))

@@ -1,0 +1,86 @@
+"""Open a local HTML file in headless Chromium with the network cut off, over the DevTools protocol:
+list every request the page made, check its images decoded, and take a full-page screenshot."""
+import base64
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import websocket
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-quic",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-default-apps", "--metrics-recording-only",
+         # Any request that is not a file: goes to a dead proxy, so nothing leaves the machine;
+         # it is still listed by the DevTools Network domain, which is what the test inspects.
+         "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
+
+
+def find_chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+class Page:
+    def __init__(self, ws):
+        self.ws, self.next_id, self.events = ws, 0, []
+
+    def call(self, method, **params):
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == self.next_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg["result"]
+            self.events.append(msg)
+
+    def wait_for(self, event, timeout=60):
+        end = time.time() + timeout
+        while time.time() < end:
+            if any(e.get("method") == event for e in self.events):
+                return
+            self.ws.settimeout(max(0.1, end - time.time()))
+            self.events.append(json.loads(self.ws.recv()))
+        raise TimeoutError(event)
+
+
+def inspect(html_path, screenshot_path, width=1280):
+    """Return (requested URLs, number of images, number decoded) and write a screenshot PNG."""
+    profile = tempfile.mkdtemp(prefix="hw2-chromium-")
+    proc = subprocess.Popen([find_chromium(), *FLAGS, f"--user-data-dir={profile}",
+                             "--remote-debugging-port=0", "about:blank"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:
+            m = re.search(r"DevTools listening on (ws://\S+)", line)
+            if m:
+                break
+        browser = websocket.create_connection(m.group(1), timeout=60)
+        b = Page(browser)
+        target = b.call("Target.createTarget", url="about:blank")["targetId"]
+        port = re.search(r":(\d+)/", m.group(1)).group(1)
+        page = Page(websocket.create_connection(f"ws://127.0.0.1:{port}/devtools/page/{target}", timeout=60))
+        page.call("Network.enable")
+        page.call("Page.enable")
+        page.call("Page.navigate", url=f"file://{html_path}")
+        page.wait_for("Page.loadEventFired")
+        images = page.call("Runtime.evaluate", returnByValue=True, expression=(
+            "[document.images.length, Array.from(document.images).filter("
+            "i => i.complete && i.naturalWidth > 0).length]"))["result"]["value"]
+        height = page.call("Runtime.evaluate", returnByValue=True,
+                           expression="document.documentElement.scrollHeight")["result"]["value"]
+        page.call("Emulation.setDeviceMetricsOverride", width=width, height=min(height, 16000),
+                  deviceScaleFactor=1, mobile=False)
+        shot = page.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        with open(screenshot_path, "wb") as f:
+            f.write(base64.b64decode(shot["data"]))
+        urls = [e["params"]["request"]["url"] for e in page.events
+                if e.get("method") == "Network.requestWillBeSent"]
+        return urls, images[0], images[1]
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(profile, ignore_errors=True)
