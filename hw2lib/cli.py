@@ -4,7 +4,7 @@ never imports torch.
     hw2 miou -g hw2_data/p2_data/validation -p out_masks/
     hw2 viz-mask --img 0010_sat.jpg --seg 0010_mask.png --out 0010_viz.png
     hw2 arch fcn8s --num-classes 7
-    hw2 train params/sample/03_fcn8s.yaml --set epochs=5 [--resume]
+    hw2 train params/sample/runs.yaml --run fcn8s --set epochs=5 [--resume]
     hw2 segment IMG_DIR OUT_DIR --checkpoint runs/sample/fcn8s/best.pt
     hw2 evaluate runs/sample/fcn8s/best.pt data/sample/dubai_aerial/validation
     hw2 classify IMG_DIR pred.csv --checkpoint runs/sample/resnet18/best.pt
@@ -78,8 +78,14 @@ def cmd_arch(args):
 def cmd_train(args):
     from .config import load_config
     from .engine import train
+    from .workbook import read_yaml, run_config
 
-    cfg = load_config(args.config, args.set)
+    if "runs" in read_yaml(args.config):  # a profile's runs.yaml: pick one run
+        if not args.run:
+            raise ValueError(f"{args.config} describes several runs; choose one with --run NAME")
+        cfg = run_config(args.config, args.run, overrides=args.set)
+    else:
+        cfg = load_config(args.config, args.set)
     record = train(cfg, resume=args.resume)
     metric = "val_miou" if cfg["task"] == "segmentation" else "val_acc"
     print(f"best {metric} {record['best'][metric]:.6f} at epoch {record['best']['epoch']}; "
@@ -159,9 +165,10 @@ def build_parser():
                        description="Train as CONFIG says (every key has a default; see "
                                    "hw2lib/config.py). Writes last.pt, best.pt, metrics.json and "
                                    "snapshots/ to out_dir. Under torchrun it trains with DDP.")
-    s.add_argument("config", help="params YAML, e.g. params/sample/03_fcn8s.yaml")
+    s.add_argument("config", help="params YAML: a run's keys, or a profile's runs.yaml with --run")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter (repeatable), e.g. --set epochs=5")
+    s.add_argument("--run", help="with a profile's runs.yaml: the run to train, e.g. fcn8s")
     s.add_argument("--resume", action="store_true", help="continue from out_dir/last.pt")
     s.set_defaults(func=cmd_train)
 

@@ -1,7 +1,7 @@
 """One training and evaluation loop for both tasks (segmentation and classification).
 
-    hw2 train params/sample/02_fcn32s.yaml --set epochs=3
-    torchrun --nproc_per_node 2 -m hw2lib train CONFIG.yaml      # the same loop under DDP
+    hw2 train params/sample/runs.yaml --run fcn32s --set epochs=3
+    torchrun --nproc_per_node 2 -m hw2lib train params/sample/runs.yaml --run fcn32s   # DDP
 
 Data stay uint8 (N, 3, H, W) until a batch reaches the device, where it is normalised, resized
 (classification `input_size`) and augmented as tensors. All randomness of an epoch (data order,

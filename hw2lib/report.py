@@ -38,13 +38,16 @@ class ReportError(RuntimeError):
 def execute(notebook, profile, data_root, out_path, overrides=None):
     """Run one notebook with its profile's parameters (and `overrides`); return the result."""
     import papermill as pm
+    from jupyter_client import KernelManager
 
     params = read_yaml(params_dir(profile) / f"{notebook}.yaml")
     params.update(profile=profile, data_root=data_root, **(overrides or {}))
+    # A local kernel talks over unix sockets (ipc), not unencrypted TCP ports.
+    kernel = KernelManager(kernel_name="python3", transport="ipc")
     try:
         pm.execute_notebook(ROOT / "notebooks" / f"{notebook}.ipynb", out_path, parameters=params,
                             cwd=ROOT / "notebooks", kernel_name="python3", progress_bar=False,
-                            log_output=False)
+                            log_output=False, km=kernel)
     except pm.PapermillExecutionError as e:
         raise ReportError(
             f"notebooks/{notebook}.ipynb failed in cell {e.cell_index} (execution count "

@@ -142,7 +142,7 @@ def segmentation_table(records):
 
     rows = {label: {"best epoch": r["best"]["epoch"], "mIoU": r["best"]["val_miou"],
                     **r["best"]["val_iou"]} for label, r in records.items()}
-    return pd.DataFrame(rows).T
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def classification_table(records):
@@ -151,7 +151,7 @@ def classification_table(records):
     rows = {label: {"model": r["params"]["model"], "input": r["params"]["input_size"],
                     "epochs": r["params"]["epochs"], "best epoch": r["best"]["epoch"],
                     "val accuracy": r["best"]["val_acc"]} for label, r in records.items()}
-    return pd.DataFrame(rows).T
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def boundary_vs_interior(runs, width=7):
@@ -181,6 +181,6 @@ def boundary_vs_interior(runs, width=7):
             "interior mIoU": present_mean_iou(confusion_matrix(truth[~band], preds[~band], num_classes), spec.scored),
             "all-pixel mIoU": present_mean_iou(confusion_matrix(truth, preds, num_classes), spec.scored),
         }
-    table = pd.DataFrame(rows).T
+    table = pd.DataFrame.from_dict(rows, orient="index")
     table.attrs["boundary_share"] = float(band.mean())
     return table

@@ -156,3 +156,10 @@ def test_ddp_on_two_cpu_processes_all_reduces_the_confusion_matrix(tiny_seg_root
     best = record["best"]
     assert mean_iou(cm, spec.scored) == pytest.approx(best["val_miou"], abs=1e-12)
     assert np.array_equal(cm, np.array(best["confusion_matrix"]))
+
+
+def test_train_from_a_profile_needs_a_known_run():
+    out = hw2("train", "params/smoke/runs.yaml")
+    assert out.returncode == 2 and "choose one with --run" in out.stderr
+    out = hw2("train", "params/smoke/runs.yaml", "--run", "fcn9s")
+    assert out.returncode == 2 and "no run 'fcn9s'; runs: resnet18, fcn32s" in out.stderr
