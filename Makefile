@@ -26,7 +26,9 @@ test: $(STAMP)
 report: $(STAMP)
 	$(VENV)/bin/hw2 report --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 
-report-pdf: report
+# Prints the last report; builds it first only when there is none.
+report-pdf: $(STAMP)
+	@test -f build/report/report.html || $(MAKE) report
 	$(CHROMIUM) --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
 	  --no-pdf-header-footer --print-to-pdf=build/report/report.pdf file://$(CURDIR)/build/report/report.html
 	@echo "wrote build/report/report.pdf"

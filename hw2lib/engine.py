@@ -317,7 +317,7 @@ def train(cfg, resume=False, log=print):
             scaler.update()
             schedule.step()
             loss_sum += loss.detach()
-            if bar.disable is False and step % 10 == 0:
+            if not bar.disable and step % 10 == 0:
                 bar.set_postfix(loss=f"{loss.item():.4f}")
         train_loss = ddp.sum(loss_sum).item() / (steps * ddp.world)
         if not math.isfinite(train_loss):

@@ -64,3 +64,21 @@ def test_chromium_renders_the_report_offline_with_all_images(report):
     assert n_images >= 10 and decoded == n_images
     assert [u for u in urls if not u.startswith(("file:", "data:"))] == []
     assert shot.stat().st_size > 50_000
+
+
+@pytest.mark.parametrize("profile", ["sample", "homework", "smoke"])
+def test_every_profile_describes_valid_runs_and_notebook_parameters(profile):
+    from hw2lib.models import model_task
+    from hw2lib.report import RUN_ORDER
+
+    runs_yaml = ROOT / "params" / profile / "runs.yaml"
+    runs = wb.read_yaml(runs_yaml)["runs"]
+    for name in runs:
+        cfg = wb.run_config(runs_yaml, name, data_root="/data/hw2")
+        assert model_task(cfg["model"]) == cfg["task"]
+        assert cfg["out_dir"].endswith(f"runs/{profile}/{name}")
+    for notebook in RUN_ORDER:
+        params = wb.read_yaml(ROOT / "params" / profile / f"{notebook}.yaml")
+        named = [v for k, v in params.items() if k in ("run", "main_run", "baseline", "improved")]
+        named += [n for k, v in params.items() if isinstance(v, list) for n in v]
+        assert set(named) <= set(runs), (notebook, set(named) - set(runs))
