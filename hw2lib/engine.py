@@ -116,6 +116,34 @@ def augment(x, y, ops, gen, task):
     return x.contiguous(), y
 
 
+class Optimisation:
+    """Optimizer, per-iteration LR schedule and (fp16) gradient scaler, stepped together."""
+
+    def __init__(self, cfg, params, total_steps, device):
+        self.optimizer = make_optimizer(cfg, params)
+        self.schedule = make_schedule(cfg, self.optimizer, total_steps)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg["precision"] == "fp16")
+
+    def step(self, loss):
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.schedule.step()
+
+    def lr(self):
+        return self.schedule.get_last_lr()[0]
+
+    def state_dict(self):
+        return {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
+                "scaler": self.scaler.state_dict()}
+
+    def load_state_dict(self, state):
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.scaler.load_state_dict(state["scaler"])
+
+
 def make_optimizer(cfg, params):
     kind, lr, wd = cfg["optimizer"], cfg["lr"], cfg["weight_decay"]
     if kind == "sgd":
@@ -163,15 +191,42 @@ class Distributed:
         return tensor
 
 
+def autocast(device, precision):
+    """Mixed precision as the run asks (a no-op for fp32)."""
+    return torch.autocast(device.type, PRECISION[precision] or torch.float32,
+                          enabled=precision != "fp32")
+
+
 def predict(model, images, cfg, device, batch_size=None):
     """Logits of a uint8 image tensor, in batches, under the run's precision."""
     batch_size = batch_size or cfg["batch_size"]
     out = []
-    with torch.no_grad(), torch.autocast(device.type, PRECISION[cfg["precision"]] or torch.float32,
-                                         enabled=cfg["precision"] != "fp32"):
+    with torch.no_grad(), autocast(device, cfg["precision"]):
         for i in range(0, len(images), batch_size):
             out.append(model(to_input(images[i:i + batch_size], device, cfg)).float())
     return torch.cat(out)
+
+
+def train_epoch(model, split, order, cfg, loss_fn, optim, gen, device, desc):
+    """One pass over `order` in whole batches; returns the summed batch losses (on the device,
+    so the loop never waits for the GPU except to refresh the progress bar)."""
+    model.train()
+    bs = cfg["batch_size"]
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    bar = tqdm(range(len(order) // bs), desc=desc, leave=False, disable=not sys.stderr.isatty(),
+               mininterval=1.0)
+    for step in bar:
+        idx = order[step * bs:(step + 1) * bs]
+        x = to_input(split.images[idx.to(split.images.device)], device, cfg)
+        y = split.targets[idx.to(split.targets.device)].to(device).long()
+        x, y = augment(x, y, cfg["augment"], gen, cfg["task"])
+        with autocast(device, cfg["precision"]):
+            loss = loss_fn(model(x), y)
+        optim.step(loss)
+        loss_sum += loss.detach()
+        if not bar.disable and step % 10 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+    return loss_sum
 
 
 def evaluate(model, split, cfg, loss_fn, num_classes, device, ddp):
@@ -250,7 +305,7 @@ def train(cfg, resume=False, log=print):
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(device)
     out_dir = Path(cfg["out_dir"])
-    started = time.time()
+    started, env = time.time(), environment(device)
 
     train_set, val_set, num_classes, spec = load_splits(cfg)
     if device.type == "cuda":  # keep the uint8 data on the GPU when it fits easily
@@ -275,9 +330,7 @@ def train(cfg, resume=False, log=print):
     if steps == 0:
         raise ValueError(f"batch_size {cfg['batch_size']} exceeds the {len(train_set.images)} "
                          "training items")
-    optimizer = make_optimizer(cfg, model.parameters())
-    schedule = make_schedule(cfg, optimizer, steps * cfg["epochs"])
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg["precision"] == "fp16")
+    optim = Optimisation(cfg, model.parameters(), steps * cfg["epochs"], device)
     metric = "val_miou" if cfg["task"] == "segmentation" else "val_acc"
     history, best, first_epoch = [], None, 1
 
@@ -285,9 +338,7 @@ def train(cfg, resume=False, log=print):
         state = load_checkpoint(out_dir / "last.pt", map_location=device)
         check_resumable(state["params"], cfg)
         raw_model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        scaler.load_state_dict(state["scaler"])
+        optim.load_state_dict(state)
         history, best, first_epoch = state["history"], state["best"], state["epoch"] + 1
         if first_epoch > cfg["epochs"]:
             raise ValueError(f"{out_dir} is already trained to epoch {state['epoch']}; "
@@ -299,26 +350,8 @@ def train(cfg, resume=False, log=print):
         torch.manual_seed(cfg["seed"] * 1000 + epoch)  # dropout of this epoch
         gen = torch.Generator().manual_seed(cfg["seed"] * 1000 + epoch)  # order and augmentation
         order = ddp.shard(torch.randperm(len(train_set.images), generator=gen))
-        model.train()
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        bar = tqdm(range(steps), desc=f"epoch {epoch}/{cfg['epochs']}", leave=False,
-                   disable=not sys.stderr.isatty(), mininterval=1.0)
-        for step in bar:
-            idx = order[step * cfg["batch_size"]:(step + 1) * cfg["batch_size"]]
-            x = to_input(train_set.images[idx.to(train_set.images.device)], device, cfg)
-            y = train_set.targets[idx.to(train_set.targets.device)].to(device).long()
-            x, y = augment(x, y, cfg["augment"], gen, cfg["task"])
-            with torch.autocast(device.type, PRECISION[cfg["precision"]] or torch.float32,
-                                enabled=cfg["precision"] != "fp32"):
-                loss = loss_fn(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            schedule.step()
-            loss_sum += loss.detach()
-            if not bar.disable and step % 10 == 0:
-                bar.set_postfix(loss=f"{loss.item():.4f}")
+        loss_sum = train_epoch(model, train_set, order, cfg, loss_fn, optim, gen, device,
+                               f"epoch {epoch}/{cfg['epochs']}")
         train_loss = ddp.sum(loss_sum).item() / (steps * ddp.world)
         if not math.isfinite(train_loss):
             kept = f"{out_dir / 'last.pt'} keeps epoch {epoch - 1}" if epoch > 1 else "nothing was saved"
@@ -326,7 +359,7 @@ def train(cfg, resume=False, log=print):
                                    f"({kept}). Lower lr or use fp32.")
         val_loss, cm = evaluate(model, val_set, cfg, loss_fn, num_classes, device, ddp)
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-               **scores(cm, cfg, spec), "lr": schedule.get_last_lr()[0],
+               **scores(cm, cfg, spec), "lr": optim.lr(),
                "seconds": round(time.time() - t0, 3)}
         history.append(row)
         improved = best is None or row[metric] > best[metric]
@@ -346,10 +379,9 @@ def train(cfg, resume=False, log=print):
             if epoch in cfg["keep_checkpoints"]:
                 save_checkpoint(out_dir / f"epoch_{epoch}.pt", {**weights, "metrics": row})
             save_checkpoint(out_dir / "last.pt", {
-                **weights, "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                "scaler": scaler.state_dict(), "history": history, "best": best})
+                **weights, **optim.state_dict(), "history": history, "best": best})
         record = {"history": history, "best": best, "params": cfg,
-                  "environment": environment(device), "world_size": ddp.world,
+                  "environment": env, "world_size": ddp.world,
                   "data": {"train": len(train_set.images), "val": len(val_set.images)},
                   "train_seconds": round(sum(r["seconds"] for r in history), 3),
                   "wall_time_s": round(time.time() - started, 3)}
