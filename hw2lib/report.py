@@ -53,6 +53,9 @@ def execute(notebook, profile, data_root, out_path, overrides=None):
             f"notebooks/{notebook}.ipynb failed in cell {e.cell_index} (execution count "
             f"{e.exec_count}): {e.ename}: {e.evalue}\n"
             f"the executed notebook, with the error, is kept at {out_path}") from None
+    finally:  # a kernel manager we made is ours to stop
+        if kernel.has_kernel:
+            kernel.shutdown_kernel(now=True)
     return nbformat.read(out_path, as_version=4)
 
 

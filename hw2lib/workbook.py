@@ -53,7 +53,7 @@ def run_config(runs_yaml, name, data_root=None, overrides=()):
     task = entry.get("task", "segmentation")
     values = {**spec.get(task, {}), **entry, "task": task}
     dataset = values.pop("dataset", "")
-    root = ROOT / (data_root or spec.get("data_root", "data/sample"))  # absolute stays absolute
+    root = ROOT / Path(data_root or spec.get("data_root", "data/sample")).expanduser()  # absolute stays absolute
     values["data_root"] = str(root / dataset)
     values["out_dir"] = str(ROOT / "runs" / runs_yaml.parent.name / name)
     try:
