@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import distributed as dist
 from torch.nn import functional as F
@@ -31,8 +30,8 @@ from .classes import get_spec
 from .data import load_classification, load_segmentation
 from .files import write_json, write_png
 from .losses import SegLoss
-from .metrics import (confusion_matrix, iou_per_class, mean_iou, per_class_accuracy,
-                      present_mean_iou)
+from .metrics import (confusion_matrix, iou_per_class, mean_iou, overall_accuracy,
+                      per_class_accuracy, present_mean_iou)
 from .models import build_model, model_task
 from .provenance import environment
 
@@ -253,8 +252,9 @@ def scores(cm, cfg, spec):
     if cfg["task"] == "segmentation":
         ious = iou_per_class(cm, spec.scored)
         return {"val_miou": mean_iou(cm, spec.scored),
-                "val_iou": dict(zip(spec.scored_names, ious.tolist()))}
-    return {"val_acc": float(np.trace(cm) / cm.sum())}
+                "val_iou": dict(zip(spec.scored_names, ious.tolist())),
+                "val_pixel_acc": overall_accuracy(cm)}
+    return {"val_acc": overall_accuracy(cm)}
 
 
 def save_snapshots(model, split, cfg, spec, epoch, out_dir, device):

@@ -54,15 +54,10 @@ def mean_iou(cm, scored):
     return float(total)
 
 
-def pixel_accuracy(cm):
+def overall_accuracy(cm):
+    """Fraction of correct entries: pixel accuracy for masks, accuracy for image labels."""
     cm = _as_numpy(cm)
     return float(np.trace(cm) / cm.sum())
-
-
-def accuracy(labels, preds):
-    """Fraction of equal entries (classification accuracy)."""
-    labels, preds = np.asarray(labels), np.asarray(preds)
-    return float((labels == preds).mean())
 
 
 def per_class_accuracy(cm):

@@ -6,8 +6,8 @@ from conftest import DUBAI
 from hw2lib.classes import SPECS, MaskDecodeError, get_spec
 from hw2lib.data import read_mask
 from hw2lib.files import DataError, read_rgb
-from hw2lib.metrics import (confusion_matrix, iou_per_class, mean_iou, per_class_accuracy,
-                            pixel_accuracy)
+from hw2lib.metrics import (confusion_matrix, iou_per_class, mean_iou, overall_accuracy,
+                            per_class_accuracy)
 from official_miou import mean_iou_score
 
 DEEPGLOBE = get_spec("deepglobe")
@@ -98,11 +98,11 @@ def test_absent_class_gives_nan_like_the_official_evaluator():
     assert np.isnan(mean_iou(cm, range(6)))
 
 
-def test_pixel_and_per_class_accuracy():
+def test_overall_and_per_class_accuracy():
     labels = np.array([0, 0, 1, 1, 2])
     preds = np.array([0, 1, 1, 1, 0])
     cm = confusion_matrix(labels, preds, 3)
-    assert pixel_accuracy(cm) == pytest.approx(3 / 5)
+    assert overall_accuracy(cm) == pytest.approx(3 / 5)
     np.testing.assert_allclose(per_class_accuracy(cm), [0.5, 1.0, 0.0])
 
 

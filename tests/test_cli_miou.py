@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from conftest import DUBAI, ROOT, save_rgb
 from hw2lib.classes import get_spec

@@ -10,9 +10,10 @@ import torch
 from conftest import DUBAI, ROOT, TINY_SEG, copy_tiles
 from hw2lib.checkpoint import CheckpointError, load_checkpoint
 from hw2lib.config import load_config, make_config
-from hw2lib.engine import TrainingDiverged, evaluate, load_splits, resolve_device, train, Distributed
+from hw2lib.engine import Distributed, TrainingDiverged, evaluate, load_splits, train
 from hw2lib.inference import load_trained
 from hw2lib.losses import SegLoss
+from hw2lib.metrics import mean_iou
 
 
 def quiet(*_):
@@ -152,7 +153,6 @@ def test_ddp_on_two_cpu_processes_all_reduces_the_confusion_matrix(tiny_seg_root
     model, cfg, device = load_trained(tmp_path / "run" / "best.pt", "cpu")
     _, val, num_classes, spec = load_splits(cfg)
     _, cm = evaluate(model, val, cfg, SegLoss(), num_classes, device, Distributed(device))
-    from hw2lib.metrics import mean_iou
     best = record["best"]
     assert mean_iou(cm, spec.scored) == pytest.approx(best["val_miou"], abs=1e-12)
     assert np.array_equal(cm, np.array(best["confusion_matrix"]))
