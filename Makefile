@@ -33,8 +33,9 @@ report-pdf: $(STAMP)
 	  --no-pdf-header-footer --print-to-pdf=build/report/report.pdf file://$(CURDIR)/build/report/report.html
 	@echo "wrote build/report/report.pdf"
 
+# Jupyter refuses to start as root unless told; containers often run as root.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_FLAGS)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/bench_miou.py
