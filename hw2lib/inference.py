@@ -25,13 +25,21 @@ from .metrics import confusion_matrix, iou_per_class, mean_iou
 from .models import build_model
 
 
-def load_trained(checkpoint, device="auto"):
-    """(model in eval mode, its params, device) from a `best.pt` or `last.pt`."""
+def load_trained(checkpoint, device="auto", task=None):
+    """(model in eval mode, its params, device) from a `best.pt` or `last.pt`.
+
+    With `task` given, a checkpoint of the other task is refused."""
     state = load_checkpoint(checkpoint)
     cfg, device = state["params"], resolve_device(device)
+    if task is not None and cfg["task"] != task:
+        raise ValueError(f"{checkpoint}: a {cfg['task']} checkpoint ({cfg['model']}), "
+                         f"but this command needs a {task} one")
     model = build_model(cfg["model"], state["num_classes"], cfg["head_width"])
     model.load_state_dict(state["model"])
-    return model.to(device).eval(), cfg, device
+    model = model.to(device).eval()
+    if cfg["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
+    return model, cfg, device
 
 
 def predicted_masks(model, cfg, device, paths, chunk=16):
@@ -58,7 +66,7 @@ def segment_folder(img_dir, out_dir, checkpoint, device="auto"):
     if out_dir.resolve() == img_dir.resolve():
         raise ValueError(f"{out_dir}: the output folder must differ from the image folder")
     paths = sat_images(img_dir)
-    model, cfg, device = load_trained(checkpoint, device)
+    model, cfg, device = load_trained(checkpoint, device, "segmentation")
     spec = get_spec(cfg["classes"])
     out_dir.mkdir(parents=True, exist_ok=True)
     for path, mask in predicted_masks(model, cfg, device, paths):
@@ -69,7 +77,7 @@ def segment_folder(img_dir, out_dir, checkpoint, device="auto"):
 def evaluate_folder(checkpoint, data_dir, device="auto"):
     """(miou, {class: iou}) of a checkpoint on a folder of `{id}_sat.jpg` + `{id}_mask.png`."""
     pairs = segmentation_pairs(data_dir)
-    model, cfg, device = load_trained(checkpoint, device)
+    model, cfg, device = load_trained(checkpoint, device, "segmentation")
     spec = get_spec(cfg["classes"])
     truth = dict((sat, mask) for _, sat, mask in pairs)
     cm = 0
@@ -85,7 +93,7 @@ def evaluate_folder(checkpoint, data_dir, device="auto"):
 def classify_folder(img_dir, out_csv, checkpoint, device="auto"):
     """Write `image_id,label` rows, one per `*.png` of `img_dir` in sorted order; return the count."""
     images = load_classification(img_dir, labelled=False)
-    model, cfg, device = load_trained(checkpoint, device)
+    model, cfg, device = load_trained(checkpoint, device, "classification")
     labels = predict(model, torch.from_numpy(images.images), cfg, device).argmax(1).tolist()
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")

@@ -91,3 +91,9 @@ def test_cluster_quality_on_toy_sets_with_known_answers():
     mixed = rng.normal(size=(90, 2))
     assert knn_accuracy(mixed, labels) < 0.6
     assert cluster_quality(mixed, mixed, labels)["silhouette_features"] < 0.1
+
+
+def test_classify_refuses_a_segmentation_checkpoint(tiny_seg_run, tmp_path):
+    result = hw2("classify", CIFAR / "val_50", tmp_path / "pred.csv", "--checkpoint", tiny_seg_run / "best.pt")
+    assert result.returncode == 2 and "a segmentation checkpoint (fcn8s)" in result.stderr
+    assert not (tmp_path / "pred.csv").exists()
