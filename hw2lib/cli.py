@@ -33,20 +33,23 @@ def _nan_to_none(x):
     return None if isinstance(x, float) and math.isnan(x) else x
 
 
+def print_scores(miou, per_class, as_json):
+    """Each scored class's IoU, then `mean_iou: x`; or one JSON object (nan as null)."""
+    if as_json:
+        print(json.dumps({"miou": _nan_to_none(miou),
+                          "per_class": {k: _nan_to_none(v) for k, v in per_class.items()}}))
+        return
+    for i, (name, iou) in enumerate(per_class.items()):  # scored classes lead every spec
+        print(f"class #{i} {name:<12}: {iou:.6f}")
+    print(f"mean_iou: {miou:.6f}")
+
+
 def cmd_miou(args):
     from .classes import get_spec
     from .maskeval import score_folders
 
-    spec = get_spec(args.classes)
-    miou, per_class, _ = score_folders(args.labels, args.pred, spec, args.workers)
-    if args.json:
-        out = {"miou": _nan_to_none(miou),
-               "per_class": {k: _nan_to_none(v) for k, v in per_class.items()}}
-        print(json.dumps(out))
-    else:
-        for i, (name, iou) in zip(spec.scored, per_class.items()):
-            print(f"class #{i} {name:<12}: {iou:.6f}")
-        print(f"mean_iou: {miou:.6f}")
+    miou, per_class, _ = score_folders(args.labels, args.pred, get_spec(args.classes), args.workers)
+    print_scores(miou, per_class, args.json)
 
 
 def cmd_viz_mask(args):
@@ -103,13 +106,7 @@ def cmd_evaluate(args):
     from .inference import evaluate_folder
 
     miou, per_class = evaluate_folder(args.checkpoint, args.data_dir, args.device)
-    if args.json:
-        print(json.dumps({"miou": _nan_to_none(miou),
-                          "per_class": {k: _nan_to_none(v) for k, v in per_class.items()}}))
-        return
-    for name, iou in per_class.items():
-        print(f"{name:<12}: {iou:.6f}")
-    print(f"mean_iou: {miou:.6f}")
+    print_scores(miou, per_class, args.json)
 
 
 def cmd_classify(args):
@@ -126,6 +123,15 @@ def cmd_report(args):
         build(args.profile, args.data_root)
     except ReportError as e:
         raise DataError(str(e)) from None
+
+
+def add_checkpoint_args(parser, positional=False):
+    """The checkpoint to use and the device to run it on."""
+    if positional:
+        parser.add_argument("checkpoint", help="a best.pt or last.pt")
+    else:
+        parser.add_argument("--checkpoint", required=True, help="a best.pt or last.pt")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda (default auto)")
 
 
 def build_parser():
@@ -175,22 +181,19 @@ def build_parser():
     s = sub.add_parser("segment", help="predict masks for a folder of *_sat.jpg (hw2_2.sh)")
     s.add_argument("img_dir", help="folder of {id}_sat.jpg")
     s.add_argument("out_dir", help="where {id}_mask.png go (must differ from img_dir)")
-    s.add_argument("--checkpoint", required=True, help="a best.pt or last.pt")
-    s.add_argument("--device", default="auto", help="auto, cpu, cuda (default auto)")
+    add_checkpoint_args(s)
     s.set_defaults(func=cmd_segment)
 
     s = sub.add_parser("evaluate", help="mIoU of a checkpoint on a labelled folder")
-    s.add_argument("checkpoint", help="a best.pt or last.pt")
+    add_checkpoint_args(s, positional=True)
     s.add_argument("data_dir", help="folder of {id}_sat.jpg + {id}_mask.png")
-    s.add_argument("--device", default="auto", help="auto, cpu, cuda (default auto)")
     s.add_argument("--json", action="store_true", help='print {"miou": ..., "per_class": {...}}')
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("classify", help="predict labels for a folder of *.png (hw2_1.sh)")
     s.add_argument("img_dir", help="folder of *.png images")
     s.add_argument("out_csv", help="output CSV (image_id,label)")
-    s.add_argument("--checkpoint", required=True, help="a best.pt or last.pt")
-    s.add_argument("--device", default="auto", help="auto, cpu, cuda (default auto)")
+    add_checkpoint_args(s)
     s.set_defaults(func=cmd_classify)
 
     s = sub.add_parser("report", help="run the notebooks and write build/report/report.html",

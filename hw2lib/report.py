@@ -85,16 +85,24 @@ def to_html(nb, exclude_input=False):
     return exporter.from_notebook_node(nb)[0]
 
 
-def runs_table(profile, data_root):
-    """Markdown table of every run of the profile that has a metrics.json."""
+def run_records(profile, data_root):
+    """(name, config, metrics record or None) for every run of the profile."""
     runs_yaml = params_dir(profile) / "runs.yaml"
+    out = []
+    for name in read_yaml(runs_yaml).get("runs", {}):
+        cfg = run_config(runs_yaml, name, data_root)
+        metrics = Path(cfg["out_dir"]) / "metrics.json"
+        out.append((name, cfg, json.loads(metrics.read_text()) if metrics.is_file() else None))
+    return out
+
+
+def runs_table(records):
+    """Markdown table of every run that has a metrics record."""
     lines = ["| run | model | task | epochs | best epoch | val metric | train time |",
              "|---|---|---|---|---|---|---|"]
-    for name in read_yaml(runs_yaml).get("runs", {}):
-        metrics = Path(run_config(runs_yaml, name, data_root)["out_dir"]) / "metrics.json"
-        if not metrics.is_file():
+    for name, _, r in records:
+        if r is None:
             continue
-        r = json.loads(metrics.read_text())
         key = "val_miou" if r["params"]["task"] == "segmentation" else "val_acc"
         lines.append(f"| {name} | {r['params']['model']} | {r['params']['task']} | "
                      f"{r['params']['epochs']} | {r['best']['epoch']} | "
@@ -102,21 +110,15 @@ def runs_table(profile, data_root):
     return "\n".join(lines)
 
 
-def provenance(profile, data_root, seconds):
+def provenance(profile, records, seconds):
     import torch
 
-    runs_yaml = params_dir(profile) / "runs.yaml"
-    env, roots = {}, set()
-    for name in read_yaml(runs_yaml).get("runs", {}):
-        cfg = run_config(runs_yaml, name, data_root)
-        roots.add(cfg["data_root"])
-        metrics = Path(cfg["out_dir"]) / "metrics.json"
-        if metrics.is_file() and not env:
-            env = json.loads(metrics.read_text())["environment"]
+    roots = sorted({cfg["data_root"] for _, cfg, _ in records})
+    env = next((r["environment"] for _, _, r in records if r is not None), {})
     rows = {
         "profile": profile,
         "data": "; ".join(f"{Path(r).relative_to(ROOT) if Path(r).is_relative_to(ROOT) else r} "
-                          f"(fingerprint {data_fingerprint(r)[:12]})" for r in sorted(roots)),
+                          f"(fingerprint {data_fingerprint(r)[:12]})" for r in roots),
         "device": f"{env.get('device', '?')} ({env.get('device_name', '?')})",
         "torch": torch.__version__,
         "git commit": git_commit() or "not a git checkout",
@@ -128,9 +130,10 @@ def provenance(profile, data_root, seconds):
 
 def combined(executed, profile, data_root, seconds):
     """One notebook: title, provenance, results table, then each section's notebooks' cells."""
+    records = run_records(profile, data_root)
     cells = [nbformat.v4.new_markdown_cell(
-        f"# hw2 report — profile `{profile}`\n\n## Provenance\n\n{provenance(profile, data_root, seconds)}"
-        f"\n\n## Results\n\n{runs_table(profile, data_root)}")]
+        f"# hw2 report — profile `{profile}`\n\n## Provenance\n\n{provenance(profile, records, seconds)}"
+        f"\n\n## Results\n\n{runs_table(records)}")]
     for heading, notebooks in SECTIONS:
         cells.append(nbformat.v4.new_markdown_cell(f"# {heading}"))
         for name in notebooks:

@@ -36,6 +36,10 @@ def snapshot_ids(run_dir):
     return sorted(p.stem for p in (Path(run_dir) / "snapshots" / "truth").glob("*.png"))
 
 
+def _history(run_dir):
+    return json.loads((Path(run_dir) / "metrics.json").read_text())["history"]
+
+
 def _snapshot(run_dir, kind, tile):
     from PIL import Image
 
@@ -80,8 +84,7 @@ def comparison_grid(runs, ids=None, epoch=None):
     headers, columns = ["image"], []
     for label, run_dir in runs.items():
         e = epoch or snapshot_epochs(run_dir)[-1]
-        history = json.loads((Path(run_dir) / "metrics.json").read_text())["history"]
-        miou = next(r["val_miou"] for r in history if r["epoch"] == e)
+        miou = next(r["val_miou"] for r in _history(run_dir) if r["epoch"] == e)
         headers.append(f"{label}\nmIoU {miou:.3f} (ep {e})")
         columns.append((run_dir, e))
     headers.append("ground truth")
@@ -96,7 +99,7 @@ def plot_history(runs, keys=("train_loss", "val_loss", "val_miou")):
 
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
     for label, run_dir in runs.items():
-        history = json.loads((Path(run_dir) / "metrics.json").read_text())["history"]
+        history = _history(run_dir)
         for ax, key in zip(axes[0], keys):
             ax.plot([r["epoch"] for r in history], [r[key] for r in history], marker="o", label=label)
             ax.set_title(key), ax.set_xlabel("epoch")
