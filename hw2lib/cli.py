@@ -4,95 +4,81 @@ never imports torch.
     hw2 miou -g hw2_data/p2_data/validation -p out_masks/
     hw2 viz-mask --img 0010_sat.jpg --seg 0010_mask.png --out 0010_viz.png
     hw2 arch fcn8s --num-classes 7
-    hw2 train params/sample/runs.yaml --run fcn8s --set epochs=5 [--resume]
+    hw2 train params/sample/runs.yaml --run fcn8s --set epochs=5 lr=1e-4 [--resume [--extend]]
     hw2 segment IMG_DIR OUT_DIR --checkpoint runs/sample/fcn8s/best.pt
     hw2 evaluate runs/sample/fcn8s/best.pt data/sample/dubai_aerial/validation
     hw2 classify IMG_DIR pred.csv --checkpoint runs/sample/resnet18/best.pt
-    hw2 report --profile sample
+    hw2 report --profile homework --data-root ~/hw2_data --dry-run
+    hw2 check --profile homework --data-root ~/hw2_data
 """
 import argparse
 import json
-import math
 import sys
 
-from .files import DataError
+from .errors import Hw2Error
 
 
-def user_errors():
-    """Exceptions that are the user's input, not our bug: one line, no traceback."""
-    errors = (DataError, ValueError)
-    if "torch" in sys.modules:  # only commands that use torch can raise these
-        from .checkpoint import CheckpointError
-        from .engine import TrainingDiverged
-        from .models.weights import WeightsUnavailable
-        errors += (CheckpointError, TrainingDiverged, WeightsUnavailable)
-    return errors
-
-
-def _nan_to_none(x):
-    return None if isinstance(x, float) and math.isnan(x) else x
-
-
-def print_scores(miou, per_class, as_json):
+def print_scores(scores, as_json):
     """Each scored class's IoU, then `mean_iou: x`; or one JSON object (nan as null)."""
     if as_json:
-        print(json.dumps({"miou": _nan_to_none(miou),
-                          "per_class": {k: _nan_to_none(v) for k, v in per_class.items()}}))
+        from .atomic import strict_json
+
+        print(json.dumps(strict_json({"miou": scores["miou"], "per_class": scores["iou"]})))
         return
-    for i, (name, iou) in enumerate(per_class.items()):  # scored classes lead every spec
+    for i, (name, iou) in enumerate(scores["iou"].items()):  # scored classes lead every spec
         print(f"class #{i} {name:<12}: {iou:.6f}")
-    print(f"mean_iou: {miou:.6f}")
+    print(f"mean_iou: {scores['miou']:.6f}")
 
 
 def cmd_miou(args):
-    from .classes import get_spec
-    from .maskeval import score_folders
+    from .evaluator import score_folders
+    from .label_specs import get_spec
 
-    miou, per_class, _ = score_folders(args.labels, args.pred, get_spec(args.classes), args.workers)
-    print_scores(miou, per_class, args.json)
+    scores, _ = score_folders(args.labels, args.pred, get_spec(args.classes), args.workers)
+    print_scores(scores, args.json)
 
 
 def cmd_viz_mask(args):
     from pathlib import Path
 
-    from .classes import get_spec
-    from .data import read_mask
-    from .files import read_rgb, write_png
+    from .datasets import read_pair
+    from .images import write_png
+    from .label_specs import get_spec
     from .viz import overlay_mask
 
     spec = get_spec(args.classes)
-    image, mask = read_rgb(args.img), read_mask(args.seg, spec)
-    if image.shape[:2] != mask.shape:
-        raise DataError(f"{args.seg}: size {mask.shape[1]}x{mask.shape[0]} differs from "
-                        f"{args.img}'s {image.shape[1]}x{image.shape[0]}")
+    image, mask = read_pair(args.img, args.seg, spec)
     out = args.out or str(Path(args.img).with_name(Path(args.img).stem + "_viz.png"))
     write_png(out, overlay_mask(image, mask, spec, args.alpha, args.edge_width))
     print(out)
 
 
 def cmd_arch(args):
-    from .models import build_model, count_parameters
+    from .models import describe_model
 
-    model = build_model(args.name, args.num_classes, args.head_width)
-    print(model)
-    print(f"params: {count_parameters(model)}")
+    print(describe_model(args.name, args.num_classes, args.head_width))
 
 
 def cmd_train(args):
-    from .config import load_config
-    from .engine import train
-    from .workbook import read_yaml, run_config
+    from .config import load_config, read_yaml
+    from .errors import ConfigError
+    from .profiles import run_config
+    from .tasks import make_task
+    from .training import train
 
+    if args.extend and not args.resume:
+        raise ConfigError("--extend continues a run: use it with --resume")
     if "runs" in read_yaml(args.config):  # a profile's runs.yaml: pick one run
         if not args.run:
-            raise ValueError(f"{args.config} describes several runs; choose one with --run NAME")
+            raise ConfigError(f"{args.config} describes several runs; choose one with --run NAME")
         cfg = run_config(args.config, args.run, overrides=args.set)
     else:
         cfg = load_config(args.config, args.set)
-    record = train(cfg, resume=args.resume)
-    metric = "val_miou" if cfg["task"] == "segmentation" else "val_acc"
-    print(f"best {metric} {record['best'][metric]:.6f} at epoch {record['best']['epoch']}; "
-          f"wrote {cfg['out_dir']}/metrics.json")
+    record = train(cfg, resume=args.resume, extend=args.extend)
+    metric = make_task(cfg).metric
+    final = record["history"][-1]
+    print(f"best epoch on validation: {record['best']['epoch']} ({metric} {record['best'][metric]:.6f}); "
+          f"final epoch {final['epoch']} ({metric} {final[metric]:.6f}); wrote {cfg['out_dir']}/metrics.json")
 
 
 def cmd_segment(args):
@@ -105,8 +91,8 @@ def cmd_segment(args):
 def cmd_evaluate(args):
     from .inference import evaluate_folder
 
-    miou, per_class = evaluate_folder(args.checkpoint, args.data_dir, args.device)
-    print_scores(miou, per_class, args.json)
+    scores, _ = evaluate_folder(args.checkpoint, args.data_dir, args.device)
+    print_scores(scores, args.json)
 
 
 def cmd_classify(args):
@@ -117,12 +103,21 @@ def cmd_classify(args):
 
 
 def cmd_report(args):
-    from .report import ReportError, build
+    from .report import build
 
-    try:
-        build(args.profile, args.data_root)
-    except ReportError as e:
-        raise DataError(str(e)) from None
+    build(args.profile, args.data_root, dry_run=args.dry_run)
+
+
+def cmd_check(args):
+    from .preflight import preflight
+
+    problems = preflight(args.profile, args.data_root, log=print)
+    if problems:
+        print(f"{len(problems)} problem(s):", file=sys.stderr)
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    print("all checks passed")
 
 
 def add_checkpoint_args(parser, positional=False):
@@ -172,10 +167,14 @@ def build_parser():
                                    "hw2lib/config.py). Writes last.pt, best.pt, metrics.json and "
                                    "snapshots/ to out_dir. Under torchrun it trains with DDP.")
     s.add_argument("config", help="params YAML: a run's keys, or a profile's runs.yaml with --run")
-    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a parameter (repeatable), e.g. --set epochs=5")
+    s.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                   help="override parameters, e.g. --set epochs=5 lr=1e-4")
     s.add_argument("--run", help="with a profile's runs.yaml: the run to train, e.g. fcn8s")
-    s.add_argument("--resume", action="store_true", help="continue from out_dir/last.pt")
+    s.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from out_dir/last.pt, parameters unchanged")
+    s.add_argument("--extend", action="store_true",
+                   help="with --resume: continue to a larger `epochs` as a warm restart (the "
+                        "learning-rate schedule is re-planned over the new total)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("segment", help="predict masks for a folder of *_sat.jpg (hw2_2.sh)")
@@ -203,17 +202,28 @@ def build_parser():
     s.add_argument("--profile", default="sample", help="params/<profile>/ (default: sample)")
     s.add_argument("--data-root", default=None,
                    help="the homework's data folder (p1_data/, p2_data/); default: the profile's")
+    s.add_argument("--dry-run", action="store_true",
+                   help="every run and notebook at toy scale on the real data, into "
+                        "runs/<profile>-dry/ and build/report/<profile>-dry.html")
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("check", help="preflight: data, weights, device and disk, without training",
+                       description="Check what a profile needs before a long run: the data "
+                                   "layout and every file, snapshot tiles, pretrained weights, "
+                                   "the device, and free disk space for the checkpoints. Exit 0 "
+                                   "when all is well, else 2 with one line per problem.")
+    s.add_argument("--profile", default="sample", help="params/<profile>/ (default: sample)")
+    s.add_argument("--data-root", default=None, help="the homework's data folder; default: the profile's")
+    s.set_defaults(func=cmd_check)
     return p
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
-    except user_errors() as e:
+        return args.func(args) or 0
+    except Hw2Error as e:
         print(f"hw2 {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    return 0

@@ -1,11 +1,16 @@
-"""Run parameters: defaults for every key, YAML files and `--set key=value` overrides.
+"""Run parameters: defaults for every key, YAML files, `--set key=value` overrides, and the one
+place where a config is validated before any work.
 
 The notebooks and `hw2 train` read the same params files, so a run is described by one dict.
-A YAML with only a few keys works; an unknown key is an error that lists the known ones.
+A YAML with only a few keys works. `validate` checks every key's type and value and how the keys
+fit together; `check_data` checks what needs the data folder (run by every DDP rank alike).
+Each problem is one `ConfigError` line naming the key and the value.
 """
 from pathlib import Path
 
 import yaml
+
+from .errors import ConfigError
 
 DEFAULTS = {
     "task": "segmentation",      # segmentation | classification
@@ -14,11 +19,13 @@ DEFAULTS = {
     "classes": "dubai",          # class spec (segmentation)
     "num_classes": 50,           # classification only; segmentation takes it from the spec
     "epochs": 2,
-    "image_size": 64,            # segmentation tiles are resized to this (null: native size)
+    "image_size": 64,            # segmentation: the model's input size (null: native); scored at native size
     "input_size": 32,            # classification: network input, resized on the device
     "batch_size": 8,
     "head_width": None,          # FCN head width; null = the model's default (4096)
-    "limit": None,               # max items per split (null: all)
+    "score_relu": None,          # FCN: ReLU on the class scores; null = the model's default (fcn32s only)
+    "limit": None,               # max training items (null: all)
+    "val_limit": None,           # max validation items (null: all); snapshot tiles are always kept
     "lr": 1e-3,
     "weight_decay": 0.0,
     "momentum": 0.9,             # SGD only
@@ -29,16 +36,31 @@ DEFAULTS = {
     "class_weights": None,       # list, one per class, for cross-entropy
     "ignore_index": None,        # a class index to leave out of the loss
     "augment": [],               # segmentation: flip, rot90, scale_crop; classification: crop, flip
-    "precision": "fp32",         # fp32 | bf16 | fp16 (fp16: GPU only, with GradScaler)
+    "precision": "fp32",         # auto | fp32 | bf16 | fp16 (auto: bf16 where the hardware has it)
     "channels_last": False,
     "seed": 0,
     "device": "auto",            # auto | cpu | cuda | cuda:N
     "out_dir": "runs/default",
+    "init_from": None,           # a run folder (or checkpoint) whose trained weights start this run
     "snapshot_ids": [],          # validation tile ids whose predictions are saved, e.g. ["0010"]
     "snapshot_epochs": [],       # 1-based epochs at which they are saved
     "keep_checkpoints": [],      # epochs whose weights are also kept as epoch_<k>.pt (e.g. an early one for t-SNE)
+    "keep_last": False,          # keep the optimiser state in last.pt after the run completes
     "pretrained": False,         # ImageNet backbone weights via torchvision (needs them cached)
     "weights_path": None,        # local file of those backbone weights instead
+}
+
+NUMBER, OPTIONAL = (int, float), type(None)
+TYPES = {  # key: accepted Python types (after YAML parsing)
+    "task": str, "model": str, "data_root": str, "classes": str, "num_classes": int,
+    "epochs": int, "image_size": (int, OPTIONAL), "input_size": int, "batch_size": int,
+    "head_width": (int, OPTIONAL), "score_relu": (bool, OPTIONAL), "limit": (int, OPTIONAL),
+    "val_limit": (int, OPTIONAL), "lr": NUMBER, "weight_decay": NUMBER, "momentum": NUMBER,
+    "optimizer": str, "schedule": str, "loss": str, "lovasz_weight": NUMBER,
+    "class_weights": (list, OPTIONAL), "ignore_index": (int, OPTIONAL), "augment": list,
+    "precision": str, "channels_last": bool, "seed": int, "device": str, "out_dir": str,
+    "init_from": (str, OPTIONAL), "snapshot_ids": list, "snapshot_epochs": list,
+    "keep_checkpoints": list, "keep_last": bool, "pretrained": bool, "weights_path": (str, OPTIONAL),
 }
 
 CHOICES = {
@@ -46,35 +68,148 @@ CHOICES = {
     "optimizer": ("adam", "adamw", "sgd"),
     "schedule": ("constant", "poly", "cosine"),
     "loss": ("ce", "lovasz", "ce+lovasz"),
-    "precision": ("fp32", "bf16", "fp16"),
+    "precision": ("auto", "fp32", "bf16", "fp16"),
 }
+AUGMENTATIONS = {"segmentation": ("flip", "rot90", "scale_crop"), "classification": ("crop", "flip")}
+SPLITS = {"segmentation": ("train", "validation"), "classification": ("train_50", "val_50")}
+
+
+def read_yaml(path):
+    """A params file as a dict; a missing file, bad YAML or a non-mapping is one clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such params file")
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
+    values = {} if values is None else values
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of key: value")
+    return values
 
 
 def parse_override(text):
     """``key=value`` -> (key, value), the value parsed as YAML (numbers, lists, null...)."""
     if "=" not in text:
-        raise ValueError(f"--set expects key=value, got {text!r}")
+        raise ConfigError(f"--set expects key=value, got {text!r}")
     key, value = text.split("=", 1)
-    return key.strip(), yaml.safe_load(value)
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {text}: the value is not valid YAML") from None
+
+
+def _coerce(key, value):
+    """The value as its key expects it: YAML reads 1e-3 as text, so numbers may come as strings."""
+    types = TYPES[key] if isinstance(TYPES[key], tuple) else (TYPES[key],)
+    if float in types and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    wrong_bool = isinstance(value, bool) and bool not in types
+    if wrong_bool or not isinstance(value, types):
+        names = " or ".join("null" if t is OPTIONAL else {"int": "an integer", "float": "a number",
+                            "str": "text", "bool": "true/false", "list": "a list"}[t.__name__]
+                            for t in types if not (t is int and float in types))
+        raise ConfigError(f"{key}: {value!r} is not {names}")
+    return value
+
+
+def _model_checks(cfg):
+    from .models import MODELS, model_task
+
+    name = cfg["model"]
+    if name not in MODELS:
+        raise ConfigError(f"model: {name!r} is not a known model; known: {', '.join(MODELS)}")
+    if model_task(name) != cfg["task"]:
+        raise ConfigError(f"model: {name!r} is a {model_task(name)} model, but task is {cfg['task']!r}")
+    family = MODELS[name].family
+    for key in ("head_width", "score_relu"):
+        if cfg[key] is not None and family != "fcn":
+            raise ConfigError(f"{key}: {cfg[key]!r} applies to the FCN models only, not {name!r}; "
+                              "leave it unset (null)")
+
+
+def _device_checks(cfg):
+    import torch
+
+    device = cfg["device"]
+    if device != "auto" and device != "cpu" and not device.startswith("cuda"):
+        raise ConfigError(f"device: {device!r} is not auto, cpu, cuda or cuda:N")
+    cuda = torch.cuda.is_available()
+    if device.startswith("cuda") and not cuda:
+        raise ConfigError(f"device: {device!r} asked for, but torch sees no CUDA GPU")
+    if cfg["precision"] == "fp16" and (device == "cpu" or not cuda):
+        raise ConfigError("precision: 'fp16' needs a CUDA GPU (with GradScaler); use auto, bf16 or fp32")
 
 
 def validate(cfg):
+    """Raise ConfigError for the first unknown key, wrong type or value, or misfit of keys."""
     unknown = sorted(set(cfg) - set(DEFAULTS))
     if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(DEFAULTS)}")
+        raise ConfigError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(DEFAULTS)}")
+    for key in DEFAULTS:
+        cfg[key] = _coerce(key, cfg[key])
     for key, allowed in CHOICES.items():
         if cfg[key] not in allowed:
-            raise ValueError(f"{key}: {cfg[key]!r} is not one of {', '.join(allowed)}")
+            raise ConfigError(f"{key}: {cfg[key]!r} is not one of {', '.join(allowed)}")
+    task = cfg["task"]
+    for key in ("epochs", "batch_size", "input_size", "num_classes", "image_size", "limit", "val_limit",
+                "head_width"):
+        if cfg[key] is not None and cfg[key] < 1:
+            raise ConfigError(f"{key}: {cfg[key]!r} must be at least 1")
+    if cfg["lr"] <= 0:
+        raise ConfigError(f"lr: {cfg['lr']!r} must be positive")
+    bad = [a for a in cfg["augment"] if a not in AUGMENTATIONS[task]]
+    if bad:
+        raise ConfigError(f"augment: {bad[0]!r} is not a {task} augmentation; "
+                          f"use {', '.join(AUGMENTATIONS[task])}")
     if not all(isinstance(i, str) for i in cfg["snapshot_ids"]):
-        raise ValueError(f"snapshot_ids {cfg['snapshot_ids']} must be quoted strings like '0010' "
-                         "(unquoted, YAML reads 0010 as the octal number 8)")
-    if any(int(e) < 1 for e in cfg["snapshot_epochs"]):
-        raise ValueError(f"snapshot_epochs {cfg['snapshot_epochs']} are 1-based epoch numbers")
+        raise ConfigError(f"snapshot_ids: {cfg['snapshot_ids']} must be quoted strings like '0010' "
+                          "(unquoted, YAML reads 0010 as the octal number 8)")
+    for key in ("snapshot_epochs", "keep_checkpoints"):
+        if not all(isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in cfg[key]):
+            raise ConfigError(f"{key}: {cfg[key]} must be 1-based epoch numbers")
+    if task == "segmentation":
+        from .label_specs import SPECS
+
+        if cfg["classes"] not in SPECS:
+            raise ConfigError(f"classes: {cfg['classes']!r} is not a class spec; known: {', '.join(SPECS)}")
+        n = SPECS[cfg["classes"]].num_classes
+        if cfg["image_size"] is not None and cfg["image_size"] % 32:
+            raise ConfigError(f"image_size: {cfg['image_size']} must be a multiple of 32 (or null)")
+        if cfg["class_weights"] is not None and len(cfg["class_weights"]) != n:
+            raise ConfigError(f"class_weights: {len(cfg['class_weights'])} values, but "
+                              f"{cfg['classes']!r} has {n} classes")
+        if cfg["ignore_index"] is not None and not 0 <= cfg["ignore_index"] < n:
+            raise ConfigError(f"ignore_index: {cfg['ignore_index']} is not a class of {cfg['classes']!r}")
+    elif cfg["snapshot_ids"] or cfg["loss"] != "ce":
+        key = "snapshot_ids" if cfg["snapshot_ids"] else "loss"
+        raise ConfigError(f"{key}: {cfg[key]!r} applies to segmentation only")
+    _model_checks(cfg)
+    _device_checks(cfg)
     return cfg
 
 
+def check_data(cfg):
+    """What needs the data folder: its splits exist, the snapshot tiles are in validation, the
+    init_from run is there. Every DDP rank runs it, so all fail alike instead of some hanging."""
+    from .datasets import check_folder
+
+    root = Path(cfg["data_root"])
+    for split in SPLITS[cfg["task"]]:
+        check_folder(root / split)
+    missing = [i for i in cfg["snapshot_ids"] if not (root / "validation" / f"{i}_sat.jpg").is_file()]
+    if missing:
+        raise ConfigError(f"snapshot_ids: {missing} not in {root / 'validation'}")
+    if cfg["init_from"] is not None and not Path(cfg["init_from"]).exists():
+        raise ConfigError(f"init_from: {cfg['init_from']} does not exist (train that run first)")
+
+
 def make_config(values=None, overrides=()):
-    """Defaults, updated by `values` (a dict), then by ``key=value`` strings."""
+    """Defaults, updated by `values` (a dict), then by ``key=value`` strings; validated."""
     cfg = dict(DEFAULTS)
     cfg.update(values or {})
     cfg.update(parse_override(o) for o in overrides)
@@ -82,16 +217,9 @@ def make_config(values=None, overrides=()):
 
 
 def load_config(path, overrides=()):
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such params file")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML ({e})") from None
-    if not isinstance(values, dict):
-        raise ValueError(f"{path}: expected a mapping of key: value")
+    """A flat params YAML (a run's keys) as a validated config."""
+    values = read_yaml(path)
     try:
         return make_config(values, overrides)
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None

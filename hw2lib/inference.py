@@ -1,104 +1,195 @@
-"""Using a trained checkpoint: the homework's `hw2_1.sh` / `hw2_2.sh` jobs and folder evaluation.
+"""Using a model: the one prediction path, evaluation of a split, and the homework's jobs.
 
     hw2 segment hw2_data/p2_data/validation out_masks/ --checkpoint runs/homework/fcn8s/best.pt
     hw2 evaluate runs/homework/fcn8s/best.pt hw2_data/p2_data/validation
     hw2 classify hw2_data/p1_data/val_50 pred.csv --checkpoint runs/homework/resnet18/best.pt
 
-Segmentation runs at the checkpoint's training size and resizes the logits back to each image's
-own size, so masks and scores are at full resolution.
+A segmentation model sees each image at the run's `image_size`; its logits are upsampled
+(bilinear) to the mask's native size, then argmax. Training validation, `hw2 evaluate` and
+`hw2 segment` all go through `native_logits`, so the val mIoU in `metrics.json` is the number the
+official evaluator gives on the masks `hw2 segment` writes. Nothing here imports the training loop.
 """
 import csv
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.nn import functional as F
 
+from .atomic import write_text
 from .checkpoint import load_checkpoint
-from .classes import get_spec
-from .data import image_id, load_classification, parallel_map, read_mask, sat_images, segmentation_pairs
-from .engine import predict, resolve_device
-from .files import DataError, atomic_path, read_rgb, write_png
-from .metrics import confusion_matrix, iou_per_class, mean_iou
+from .datasets import image_id, load_classification, load_segmentation, parallel_map, sat_images
+from .errors import CheckpointError, DataError
+from .images import read_rgb, resize
 from .models import build_model
+from .runtime import Distributed, autocast, resolve_device, resolve_precision
+from .tasks import Split, make_task
+from .transforms import to_input
+
+
+@dataclass
+class Predictor:
+    """A model in eval mode with what it needs to see images as it was trained to."""
+    model: torch.nn.Module
+    cfg: dict
+    device: torch.device
+    precision: str  # resolved: fp32, bf16 or fp16
+
+    @property
+    def batch_size(self):
+        return 2 * self.cfg["batch_size"]  # no gradients: twice the training batch fits
+
+    def logits(self, images):
+        """Float logits of a uint8 (N, 3, H, W) batch: (N, C, h, w) or (N, C), in eval mode."""
+        cfg = self.cfg
+        self.model.eval()  # dropout off, batch-norm statistics fixed (training turns it back on)
+        size = cfg["input_size"] if cfg["task"] == "classification" else None
+        with torch.no_grad(), autocast(self.device, self.precision):
+            return self.model(to_input(images, self.device, size, cfg["channels_last"])).float()
+
+    def native_logits(self, images, size):
+        """Segmentation logits upsampled (bilinear) to the masks' native `size` (H, W)."""
+        out = self.logits(images)
+        if out.shape[-2:] != tuple(size):
+            out = F.interpolate(out, size=tuple(size), mode="bilinear", align_corners=False)
+        return out
 
 
 def load_trained(checkpoint, device="auto", task=None):
-    """(model in eval mode, its params, device) from a `best.pt` or `last.pt`.
-
-    With `task` given, a checkpoint of the other task is refused."""
+    """A `Predictor` from a `best.pt`, `last.pt` or `epoch_<k>.pt`, at the precision it was
+    trained under. With `task` given, a checkpoint of the other task is refused."""
     state = load_checkpoint(checkpoint)
-    cfg, device = state["params"], resolve_device(device)
+    cfg = state["params"]
     if task is not None and cfg["task"] != task:
-        raise ValueError(f"{checkpoint}: a {cfg['task']} checkpoint ({cfg['model']}), "
-                         f"but this command needs a {task} one")
-    model = build_model(cfg["model"], state["num_classes"], cfg["head_width"])
+        raise CheckpointError(f"{checkpoint}: a {cfg['task']} checkpoint ({cfg['model']}), "
+                              f"but this command needs a {task} one")
+    device = resolve_device(device)
+    model = build_model(cfg["model"], state["num_classes"], cfg["head_width"], cfg.get("score_relu"))
     model.load_state_dict(state["model"])
     model = model.to(device).eval()
     if cfg["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
-    return model, cfg, device
+    precision = state.get("precision", cfg["precision"])
+    if precision == "fp16" and device.type != "cuda":
+        precision = "fp32"  # fp16 autocast is a GPU feature; the stored fp16 weights load exactly
+    return Predictor(model, cfg, device, resolve_precision(precision, device))
 
 
-def predicted_masks(model, cfg, device, paths, chunk=16):
-    """Yield (path, (H, W) class indices at the image's own size) for each image path."""
-    size = cfg["image_size"]
-    for i in range(0, len(paths), chunk):
-        group = paths[i:i + chunk]
-        images = parallel_map(read_rgb, group)
-        small = [np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR))
-                 if size else im for im in images]
-        shapes = {s.shape for s in small}
-        if len(shapes) > 1:
-            raise DataError(f"{group[0].parent}: images differ in size; train with image_size set")
-        batch = torch.from_numpy(np.stack(small)).permute(0, 3, 1, 2)
-        logits = predict(model, batch, cfg, device)
-        for path, im, lg in zip(group, images, logits):
-            full = F.interpolate(lg[None], size=im.shape[:2], mode="bilinear", align_corners=False)
-            yield path, full[0].argmax(0).to(torch.uint8).cpu().numpy()
+def tile_confusion_matrices(labels, preds, num_classes):
+    """(N, C, C) int64: one confusion matrix per tile of a batch, in one bincount."""
+    n, items = num_classes, labels.shape[0]
+    offset = torch.arange(items, device=labels.device).view(-1, 1, 1) * (n * n)
+    k = offset + labels.long() * n + preds.long()
+    return k.reshape(-1).bincount(minlength=items * n * n).reshape(items, n, n)
+
+
+@dataclass
+class Evaluation:
+    loss: float           # mean loss per item
+    cm: np.ndarray        # (C, C) confusion matrix over the split
+    items: dict           # per-item arrays for the bootstrap: "cms" (N, C, C), or "labels" + "preds"
+
+
+def evaluate_split(predictor, split, loss_fn, ddp=None):
+    """Loss, confusion matrix and per-item results of `split` (sharded across DDP ranks).
+
+    Segmentation is scored at the masks' size (native for validation sets), classification per
+    image. Every rank ends with the same full results."""
+    ddp = ddp or Distributed(predictor.device)
+    task = make_task(predictor.cfg)
+    device, n, count = predictor.device, task.num_classes, len(split.images)
+    segmentation = task.name == "segmentation"
+    items = torch.zeros((count, n, n) if segmentation else (count, 2), dtype=torch.int64, device=device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    mine = torch.arange(count)[ddp.rank::ddp.world]
+    for i in range(0, len(mine), predictor.batch_size):
+        idx = mine[i:i + predictor.batch_size]
+        target = split.targets[idx].to(device).long()
+        logits = (predictor.native_logits(split.images[idx], target.shape[-2:]) if segmentation
+                  else predictor.logits(split.images[idx]))
+        loss_sum += loss_fn(logits, target).double() * len(idx)
+        pred = logits.argmax(1)
+        items[idx.to(device)] = (tile_confusion_matrices(target, pred, n) if segmentation
+                                 else torch.stack([target, pred], 1))
+    ddp.sum(items), ddp.sum(loss_sum)
+    items = items.cpu().numpy()
+    ids = np.array(split.ids)
+    if segmentation:
+        return Evaluation(loss_sum.item() / count, items.sum(0), {"ids": ids, "cms": items})
+    cm = np.bincount(items[:, 0] * n + items[:, 1], minlength=n * n).reshape(n, n)
+    return Evaluation(loss_sum.item() / count, cm, {"ids": ids, "labels": items[:, 0], "preds": items[:, 1]})
+
+
+def predicted_masks(predictor, images, size):
+    """(N, H, W) uint8 class indices at native `size` for a uint8 image batch."""
+    out = []
+    for i in range(0, len(images), predictor.batch_size):
+        out.append(predictor.native_logits(images[i:i + predictor.batch_size], size).argmax(1))
+    return torch.cat(out).to(torch.uint8).cpu().numpy()
 
 
 def segment_folder(img_dir, out_dir, checkpoint, device="auto"):
     """Write one `{id}_mask.png` per `{id}_sat.jpg` of `img_dir`; return how many."""
+    from .images import write_png
+    from .label_specs import get_spec
+
     img_dir, out_dir = Path(img_dir), Path(out_dir)
     if out_dir.resolve() == img_dir.resolve():
-        raise ValueError(f"{out_dir}: the output folder must differ from the image folder")
+        raise DataError(f"{out_dir}: the output folder must differ from the image folder")
     paths = sat_images(img_dir)
-    model, cfg, device = load_trained(checkpoint, device, "segmentation")
-    spec = get_spec(cfg["classes"])
+    predictor = load_trained(checkpoint, device, "segmentation")
+    spec, size = get_spec(predictor.cfg["classes"]), predictor.cfg["image_size"]
     out_dir.mkdir(parents=True, exist_ok=True)
-    for path, mask in predicted_masks(model, cfg, device, paths):
-        write_png(out_dir / f"{image_id(path)}_mask.png", spec.encode(mask))
+    for start in range(0, len(paths), 16):  # a chunk at a time: the folder may be large
+        group = paths[start:start + 16]
+        images = parallel_map(read_rgb, group)
+        for path, image in zip(group, images):
+            batch = torch.from_numpy(resize(image, size).transpose(2, 0, 1).copy())[None]
+            mask = predicted_masks(predictor, batch, image.shape[:2])[0]
+            write_png(out_dir / f"{image_id(path)}_mask.png", spec.encode(mask))
     return len(paths)
 
 
 def evaluate_folder(checkpoint, data_dir, device="auto"):
-    """(miou, {class: iou}) of a checkpoint on a folder of `{id}_sat.jpg` + `{id}_mask.png`."""
-    pairs = segmentation_pairs(data_dir)
-    model, cfg, device = load_trained(checkpoint, device, "segmentation")
-    spec = get_spec(cfg["classes"])
-    truth = dict((sat, mask) for _, sat, mask in pairs)
-    cm = 0
-    for sat, pred in predicted_masks(model, cfg, device, list(truth)):
-        label = read_mask(truth[sat], spec)
-        if label.shape != pred.shape:
-            raise DataError(f"{truth[sat]}: size differs from its image {sat}")
-        cm = cm + confusion_matrix(label, pred, spec.num_classes)
-    per_class = dict(zip(spec.scored_names, iou_per_class(cm, spec.scored).tolist()))
-    return mean_iou(cm, spec.scored), per_class
+    """(scores, evaluation) of a checkpoint on a folder of `{id}_sat.jpg` + `{id}_mask.png`,
+    loaded exactly as training validation loads it."""
+    from .metrics import scores
+
+    predictor = load_trained(checkpoint, device, "segmentation")
+    task = make_task(predictor.cfg)
+    data = load_segmentation(data_dir, task.spec, predictor.cfg["image_size"], native_masks=True)
+    split = Split(torch.from_numpy(data.images), torch.from_numpy(data.masks), data.ids)
+    evaluation = evaluate_split(predictor, split, task.loss().to(predictor.device))
+    return scores(evaluation.cm, task.spec), evaluation
 
 
 def classify_folder(img_dir, out_csv, checkpoint, device="auto"):
     """Write `image_id,label` rows, one per `*.png` of `img_dir` in sorted order; return the count."""
     images = load_classification(img_dir, labelled=False)
-    model, cfg, device = load_trained(checkpoint, device, "classification")
-    labels = predict(model, torch.from_numpy(images.images), cfg, device).argmax(1).tolist()
+    predictor = load_trained(checkpoint, device, "classification")
+    batches = torch.from_numpy(images.images).split(predictor.batch_size)
+    labels = torch.cat([predictor.logits(b).argmax(1) for b in batches]).tolist()
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["image_id", "label"])
     writer.writerows(zip(images.names, labels))
-    with atomic_path(out_csv) as tmp:
-        tmp.write_text(text.getvalue())
+    write_text(out_csv, text.getvalue())
     return len(labels)
+
+
+def penultimate_features(predictor, images):
+    """(N, D) float32 numpy array of the last layer's inputs (ResNet18: the 512-d vector after
+    global average pooling, the report's "second last layer"), captured with a forward hook."""
+    from .models.classifiers import last_layer
+
+    captured = []
+    hook = last_layer(predictor.model).register_forward_hook(
+        lambda m, inp, out: captured.append(inp[0].float()))
+    try:
+        for batch in images.split(predictor.batch_size):
+            predictor.logits(batch)
+    finally:
+        hook.remove()
+    return torch.cat(captured).cpu().numpy()

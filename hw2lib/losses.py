@@ -1,15 +1,21 @@
-"""Losses: cross-entropy, Lovasz-softmax (Berman et al. 2018), and their weighted sum.
+"""Losses: cross-entropy, Lovasz-softmax, and their weighted sum.
 
-    loss = make_loss("ce+lovasz", lovasz_weight=0.5)   # CE + 0.5 * Lovasz
-    loss(logits, labels)                               # (N, C, H, W), (N, H, W)
+    loss = SegLoss("ce+lovasz", lovasz_weight=0.5)   # CE + 0.5 * Lovasz
+    loss(logits, labels)                             # (N, C, H, W), (N, H, W)
 
-Lovasz-softmax is a convex surrogate of the per-class Jaccard loss, so it optimises IoU more
-directly than cross-entropy; it is applied to softmax probabilities and averaged over the classes
-present in the batch's labels.
+Lovasz-softmax: M. Berman, A. Rannen Triki, M. B. Blaschko, "The Lovasz-Softmax loss: A tractable
+surrogate for the optimization of the intersection-over-union measure in neural networks",
+CVPR 2018. It follows the authors' reference implementation (github.com/bermanmaxim/LovaszSoftmax,
+`pytorch/lovasz_losses.py`: `lovasz_grad` and `lovasz_softmax_flat` with classes="present",
+per_image=False). It is a convex surrogate of the per-class Jaccard loss, so it optimises IoU more
+directly than cross-entropy; it is applied to softmax probabilities, all pixels of the batch
+pooled, and averaged over the classes present in the batch's labels.
 """
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from .errors import ConfigError
 
 
 def lovasz_grad(gt_sorted):
@@ -49,7 +55,7 @@ class SegLoss(nn.Module):
     def __init__(self, kind="ce", class_weights=None, ignore_index=None, lovasz_weight=1.0):
         super().__init__()
         if kind not in ("ce", "lovasz", "ce+lovasz"):
-            raise ValueError(f"unknown loss {kind!r}; use ce, lovasz or ce+lovasz")
+            raise ConfigError(f"loss: {kind!r} is not one of ce, lovasz, ce+lovasz")
         self.kind, self.lovasz_weight, self.ignore_index = kind, lovasz_weight, ignore_index
         weight = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
         self.register_buffer("weight", weight)

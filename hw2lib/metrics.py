@@ -13,13 +13,27 @@ methods (duck typing), on CPU or GPU.
 import numpy as np
 
 
+def _check_range(values, num_classes, what):
+    """Refuse a class index outside 0..n-1: it would silently land in another class's cell."""
+    if len(values.reshape(-1)) == 0:
+        return
+    low, high = int(values.min()), int(values.max())
+    if low < 0 or high >= num_classes:
+        raise ValueError(f"{what} hold class {low if low < 0 else high}, outside 0..{num_classes - 1}")
+
+
 def confusion_matrix(labels, preds, num_classes):
     """(num_classes, num_classes) counts; rows are labels, columns predictions.
 
     `labels` and `preds` are integer arrays (or tensors) of the same shape with values in
-    [0, num_classes). A torch tensor in gives a torch int64 tensor out, on the same device.
+    [0, num_classes); any other value is an error (it would land in another class's cell). A
+    torch tensor in gives a torch int64 tensor out, on the same device.
     """
     n = num_classes
+    if labels.shape != preds.shape:
+        raise ValueError(f"labels {tuple(labels.shape)} and predictions {tuple(preds.shape)} differ in shape")
+    _check_range(labels, n, "labels")
+    _check_range(preds, n, "predictions")
     if isinstance(labels, np.ndarray):
         # Small class counts fit the joint index in uint8: less memory traffic than int64.
         dtype = np.uint8 if n * n <= 256 else np.int64
@@ -86,7 +100,23 @@ def boundary_band(mask, width=5):
     return out
 
 
-def present_mean_iou(cm, scored):
-    """Mean IoU over the scored classes that occur in labels or predictions (nan ones skipped)."""
-    with np.errstate(invalid="ignore"):
-        return float(np.nanmean(iou_per_class(cm, scored)))
+def mean_iou_over(cm, classes):
+    """Mean IoU over a fixed list of classes (nan-free when each has labels): a subset's score
+    that averages the same classes for every model compared."""
+    return float(np.mean(iou_per_class(cm, classes))) if len(classes) else float("nan")
+
+
+def class_shares(cm, axis):
+    """Fraction of entries in each class: axis 0 gives predicted shares, axis 1 true shares."""
+    cm = _as_numpy(cm).astype(np.float64)
+    return cm.sum(axis=axis) / max(cm.sum(), 1)
+
+
+def scores(cm, spec):
+    """A segmentation confusion matrix's scores, the official way: mIoU, each scored class's IoU,
+    pixel accuracy, and the share of pixels predicted as each class (a collapse shows here)."""
+    ious = iou_per_class(cm, spec.scored)
+    return {"miou": mean_iou(cm, spec.scored),
+            "iou": dict(zip(spec.scored_names, ious.tolist())),
+            "pixel_acc": overall_accuracy(cm),
+            "pred_share": dict(zip(spec.class_names, class_shares(cm, 0).tolist()))}

@@ -29,9 +29,11 @@ def cpu_name():
 
 
 def environment(device):
+    """Where a run ran: device and its name, the CPU's vector capability, versions, git commit."""
     import torch
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
-    return {"device": str(device), "device_name": name, "cpu_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version(),
-            "git_commit": git_commit()}
+    return {"device": str(device), "device_name": name, "cpu": cpu_name(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu_threads": torch.get_num_threads(), "torch": str(torch.__version__),
+            "python": platform.python_version(), "git_commit": git_commit()}

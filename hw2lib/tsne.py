@@ -1,29 +1,17 @@
-"""Penultimate-layer features, their t-SNE, and numbers for "the classes form clusters".
+"""t-SNE of penultimate-layer features, and numbers for "the classes form clusters".
 
-    feats = penultimate_features(model, images, cfg, device)   # (N, 512) for ResNet18
-    emb = tsne_2d(feats, seed=0)                                 # (N, 2)
-    cluster_quality(feats, emb, labels)   # k-NN accuracy in both spaces, silhouette scores
+    study = tsne_study("runs/sample/resnet18", "data/sample/cifar50", {"epoch 1": 1, "best": "best"})
+    study.panels      # title -> (2-D embedding, labels, misclassified?)
+    study.quality     # title -> k-NN accuracy and silhouette, in 2-D and in the 512-d features
 
-The features are the input of the last Linear layer (for ResNet18 the 512-d vector after global
-average pooling — the report's "second last layer"), captured with a forward hook.
+The features are the input of the last Linear layer (ResNet18: the 512-d vector after global
+average pooling, the report's "second last layer"). Cluster quality is measured, not eyeballed:
+leave-one-out k-NN accuracy and silhouette score, in the 2-D embedding and the feature space.
 """
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
-import torch
-
-from .engine import predict
-from .models.classifiers import last_layer
-
-
-def penultimate_features(model, images, cfg, device):
-    """(N, D) float32 numpy array of the last layer's inputs for uint8 images (N, 3, H, W)."""
-    captured = []
-    hook = last_layer(model).register_forward_hook(lambda m, inp, out: captured.append(inp[0].float()))
-    try:
-        model.eval()
-        predict(model, images, cfg, device)
-    finally:
-        hook.remove()
-    return torch.cat(captured).cpu().numpy()
 
 
 def tsne_2d(features, seed=0, perplexity=30.0):
@@ -35,15 +23,24 @@ def tsne_2d(features, seed=0, perplexity=30.0):
                 learning_rate="auto").fit_transform(np.asarray(features, dtype=np.float32))
 
 
-def knn_accuracy(points, labels, k=5):
-    """Leave-one-out k-NN accuracy: how often a point's k nearest others vote its own class."""
-    from sklearn.neighbors import KNeighborsClassifier
+def knn_correct(points, labels, k=5):
+    """Per point: do its k nearest *other* points vote its own class (leave-one-out k-NN)?
 
-    knn = KNeighborsClassifier(n_neighbors=k + 1).fit(points, labels)
-    neighbours = knn.kneighbors(points, return_distance=False)[:, 1:]  # drop the point itself
-    votes = np.asarray(labels)[neighbours]
-    predicted = np.array([np.bincount(v).argmax() for v in votes])
-    return float((predicted == np.asarray(labels)).mean())
+    The point itself is removed by its index, not by position in the neighbour list, so a
+    duplicate point (distance 0) still counts as a neighbour and the point never votes for itself.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    labels = np.asarray(labels)
+    neighbours = NearestNeighbors(n_neighbors=k + 1).fit(points).kneighbors(points, return_distance=False)
+    others = np.array([row[row != i][:k] for i, row in enumerate(neighbours)])
+    predicted = np.array([np.bincount(v).argmax() for v in labels[others]])
+    return predicted == labels
+
+
+def knn_accuracy(points, labels, k=5):
+    """Leave-one-out k-NN accuracy: the share of points whose k nearest others vote their class."""
+    return float(knn_correct(points, labels, k).mean())
 
 
 def cluster_quality(features, embedding, labels, k=5):
@@ -55,3 +52,68 @@ def cluster_quality(features, embedding, labels, k=5):
             "silhouette_features": float(silhouette_score(features, labels)),
             "silhouette_tsne": float(silhouette_score(embedding, labels)),
             "k": k, "chance": 1 / len(np.unique(labels))}
+
+
+def most_confused_pairs(labels, preds, top=3):
+    """The class pairs most often mistaken for each other (both directions counted), largest
+    first: [(class a, class b, images of a called b, images of b called a)]."""
+    labels, preds = np.asarray(labels), np.asarray(preds)
+    n = int(max(labels.max(), preds.max())) + 1
+    cm = np.bincount(labels * n + preds, minlength=n * n).reshape(n, n)
+    both = np.triu(cm + cm.T, 1)
+    order = np.argsort(both, axis=None)[::-1][:top]
+    return [(int(a), int(b), int(cm[a, b]), int(cm[b, a]))
+            for a, b in zip(*np.unravel_index(order, both.shape)) if both[a, b] > 0]
+
+
+@dataclass
+class TsneStudy:
+    panels: dict       # title -> (embedding (N, 2), labels (N,), misclassified (N,) bool)
+    quality: dict      # title -> cluster_quality(...)
+    knn: dict          # title -> per-image leave-one-out k-NN correctness in the feature space
+    images: np.ndarray  # (N, 3, H, W) uint8 validation images
+    labels: np.ndarray
+    preds: np.ndarray  # the last checkpoint's predicted classes
+    names: list        # file names
+
+    def quality_table(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.quality).T
+
+    def confused_examples(self, top=3, per_pair=4):
+        """(most-confused pairs, {row title: [(image, caption)]}): for each pair a few
+        validation images of one class that the model calls the other, both directions."""
+        pairs = most_confused_pairs(self.labels, self.preds, top)
+        rows = {}
+        for a, b, ab, ba in pairs:
+            for true, called in ((a, b), (b, a)):
+                idx = np.flatnonzero((self.labels == true) & (self.preds == called))[:per_pair]
+                if len(idx):
+                    rows[f"{true} called {called}"] = [(self.images[i].transpose(1, 2, 0), self.names[i])
+                                                       for i in idx]
+        return pairs, rows
+
+
+def tsne_study(run_dir, data_root, checkpoints, seed=0, k=5):
+    """Features, t-SNE and cluster quality of the validation images under each checkpoint of a
+    classification run. `checkpoints` maps a panel title to "best" or a kept epoch number;
+    `data_root` is the current DATA_ROOT's classification folder."""
+    import torch
+
+    from .datasets import load_classification
+    from .inference import load_trained, penultimate_features
+    from .run_dir import RunDir
+
+    val = load_classification(Path(data_root) / "val_50")
+    images = torch.from_numpy(val.images)
+    panels, quality, knn = {}, {}, {}
+    for title, which in checkpoints.items():
+        predictor = load_trained(RunDir(run_dir).checkpoint(which))
+        feats = penultimate_features(predictor, images)
+        preds = torch.cat([predictor.logits(b).argmax(1) for b in images.split(predictor.batch_size)]).numpy()
+        emb = tsne_2d(feats, seed=seed)
+        panels[title] = (emb, val.labels, preds != val.labels)
+        quality[title] = cluster_quality(feats, emb, val.labels, k)
+        knn[title] = knn_correct(feats, val.labels, k)
+    return TsneStudy(panels, quality, knn, val.images, val.labels, preds, val.names)

@@ -1,14 +1,14 @@
-"""Pictures: mask colouring and overlays (numpy only), and figure grids (matplotlib, imported lazily).
+"""Pictures: mask colouring and overlays (numpy only), and figures (matplotlib and seaborn,
+imported lazily).
 
-Figures are drawn from what runs saved (run folders), never from a live training loop, so a
-notebook can redraw them without retraining.
+Figures are drawn from what runs saved (run folders, through `RunDir`), never from a live
+training loop, so a notebook can redraw them without retraining; the epochs and tiles drawn are
+the current run's, read from its record.
 """
-import json
-from pathlib import Path
-
 import numpy as np
 
 from .metrics import boundary_band
+from .run_dir import RunDir
 
 
 def overlay_mask(image, mask, spec, inner_alpha=0.3, edge_width=5):
@@ -26,24 +26,11 @@ def overlay_mask(image, mask, spec, inner_alpha=0.3, edge_width=5):
     return out.round().astype(np.uint8)
 
 
-def snapshot_epochs(run_dir):
-    """Sorted 1-based epochs for which a run saved snapshot masks."""
-    folder = Path(run_dir) / "snapshots"
-    return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
-
-
-def snapshot_ids(run_dir):
-    return sorted(p.stem for p in (Path(run_dir) / "snapshots" / "truth").glob("*.png"))
-
-
-def _history(run_dir):
-    return json.loads((Path(run_dir) / "metrics.json").read_text())["history"]
-
-
-def _snapshot(run_dir, kind, tile):
-    from PIL import Image
-
-    return np.asarray(Image.open(Path(run_dir) / "snapshots" / str(kind) / f"{tile}.png"))
+def error_map(image, truth, pred, dim=0.5):
+    """The image dimmed, with every wrongly predicted pixel in red."""
+    out = (image * (1 - dim)).astype(np.uint8)
+    out[truth != pred] = (255, 0, 0)
+    return out
 
 
 def _grid(rows, headers, row_labels, cell=2.2):
@@ -67,45 +54,98 @@ def _grid(rows, headers, row_labels, cell=2.2):
 
 def stage_grid(run_dir, ids=None, epochs=None):
     """Rows are tiles; columns are the image, the prediction at each snapshot epoch, the truth."""
-    ids = ids or snapshot_ids(run_dir)
-    epochs = epochs or snapshot_epochs(run_dir)
-    rows = [[_snapshot(run_dir, "input", t)] + [_snapshot(run_dir, e, t) for e in epochs]
-            + [_snapshot(run_dir, "truth", t)] for t in ids]
+    run = RunDir(run_dir)
+    ids = ids or run.snapshot_ids()
+    epochs = epochs or run.snapshot_epochs()
+    rows = [[run.snapshot("input", t)] + [run.snapshot(e, t) for e in epochs] + [run.snapshot("truth", t)]
+            for t in ids]
     return _grid(rows, ["image"] + [f"epoch {e}" for e in epochs] + ["ground truth"], ids)
 
 
 def comparison_grid(runs, ids=None, epoch=None):
-    """Columns are the image, each model's prediction (header: name and val mIoU), the truth.
-
-    `runs` maps a label ("FCN32s") to a run folder; `epoch` defaults to each run's last snapshot.
-    """
+    """Columns are the image, each model's prediction (header: name and that epoch's val mIoU),
+    the truth. `runs` maps a label ("FCN32s") to a run folder; `epoch` defaults to each run's
+    last snapshot epoch."""
+    runs = {label: RunDir(d) for label, d in runs.items()}
     first = next(iter(runs.values()))
-    ids = ids or snapshot_ids(first)
+    ids = ids or first.snapshot_ids()
     headers, columns = ["image"], []
-    for label, run_dir in runs.items():
-        e = epoch or snapshot_epochs(run_dir)[-1]
-        miou = next(r["val_miou"] for r in _history(run_dir) if r["epoch"] == e)
+    for label, run in runs.items():
+        e = epoch or run.snapshot_epochs()[-1]
+        miou = next(r["val_miou"] for r in run.record()["history"] if r["epoch"] == e)
         headers.append(f"{label}\nmIoU {miou:.3f} (ep {e})")
-        columns.append((run_dir, e))
+        columns.append((run, e))
     headers.append("ground truth")
-    rows = [[_snapshot(first, "input", t)] + [_snapshot(d, e, t) for d, e in columns]
-            + [_snapshot(first, "truth", t)] for t in ids]
+    rows = [[first.snapshot("input", t)] + [run.snapshot(e, t) for run, e in columns]
+            + [first.snapshot("truth", t)] for t in ids]
     return _grid(rows, headers, ids)
 
 
-def plot_history(runs, keys=("train_loss", "val_loss", "val_miou")):
-    """One panel per metric, one line per run; `runs` maps a label to a run folder."""
+def plot_history(runs, keys=("train_loss", "val_loss", "val_miou", "lr")):
+    """One panel per metric, one line per run; `runs` maps a label to a run folder. The `lr`
+    panel draws each epoch's first and last step's rate, so a warm restart shows as a jump."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3), squeeze=False)
     for label, run_dir in runs.items():
-        history = _history(run_dir)
+        history = RunDir(run_dir).record()["history"]
         for ax, key in zip(axes[0], keys):
-            ax.plot([r["epoch"] for r in history], [r[key] for r in history], marker="o", label=label)
-            ax.set_title(key), ax.set_xlabel("epoch")
+            if key == "lr":  # a step function: lr_start at the epoch's start, lr at its end
+                xs = [x for r in history for x in (r["epoch"] - 1, r["epoch"])]
+                ys = [y for r in history for y in (r["lr_start"], r["lr"])]
+                ax.plot(xs, ys, label=label)
+                ax.set_title("learning rate (start, end of epoch)")
+            else:
+                ax.plot([r["epoch"] for r in history], [r[key] for r in history], marker="o", label=label)
+                ax.set_title(key)
+            ax.set_xlabel("epoch")
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_class_scores(scores, ylabel="IoU", title="per-class IoU (best epoch on validation)"):
+    """Grouped bars: `scores` maps a run label to {class name: score}."""
+    import matplotlib.pyplot as plt
+
+    labels = list(scores)
+    classes = list(next(iter(scores.values())))
+    width = 0.8 / len(labels)
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(classes) * max(1, len(labels) / 3)), 3))
+    for i, label in enumerate(labels):
+        values = [scores[label][c] for c in classes]
+        ax.bar(np.arange(len(classes)) + (i - (len(labels) - 1) / 2) * width, values, width, label=label)
+    ax.set_xticks(range(len(classes)), classes, rotation=0 if len(classes) < 10 else 90, fontsize=8)
+    ax.set_ylabel(ylabel), ax.set_title(title), ax.set_ylim(0, 1)
+    ax.legend(fontsize=8, ncol=min(4, len(labels)))
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(cm, class_names, title, annotate=True):
+    """Row-normalised confusion matrix heatmap (rows: true class, columns: predicted)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    cm = np.asarray(cm, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        rates = cm / cm.sum(1, keepdims=True)
+    side = max(4, 0.3 * len(class_names) + 2)
+    fig, ax = plt.subplots(figsize=(side, side * 0.85))
+    sns.heatmap(rates, ax=ax, vmin=0, vmax=1, cmap="viridis", square=True, annot=annotate,
+                fmt=".2f", annot_kws={"fontsize": 7}, xticklabels=class_names, yticklabels=class_names,
+                cbar_kws={"label": "share of the true class"})
+    ax.set_xlabel("predicted"), ax.set_ylabel("true"), ax.set_title(title)
+    ax.tick_params(labelsize=7 if len(class_names) > 10 else 9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_shares(shares, true_share, title="predicted versus true class shares"):
+    """Bars of each run's predicted class shares beside the true shares; `shares` maps a run
+    label to {class: share}."""
+    return plot_class_scores({"ground truth": true_share, **shares}, ylabel="share of pixels",
+                             title=title)
 
 
 def class_colours(n):
@@ -118,7 +158,8 @@ def class_colours(n):
 
 
 def plot_tsne(panels, size=5.0):
-    """Side-by-side t-SNE scatter plots; `panels` maps a title to (embedding, labels).
+    """Side-by-side t-SNE scatter plots; `panels` maps a title to (embedding, labels, wrong),
+    where `wrong` marks the images the model misclassifies (drawn as black crosses).
 
     Each class gets its own colour and its number at the class's median point, so 50 classes stay
     readable without a 50-entry legend.
@@ -126,15 +167,47 @@ def plot_tsne(panels, size=5.0):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size), squeeze=False)
-    for ax, (title, (emb, labels)) in zip(axes[0], panels.items()):
-        labels = np.asarray(labels)
+    for ax, (title, (emb, labels, wrong)) in zip(axes[0], panels.items()):
+        labels, wrong = np.asarray(labels), np.asarray(wrong, dtype=bool)
         colours = class_colours(labels.max() + 1)
         ax.scatter(emb[:, 0], emb[:, 1], c=[colours[c] for c in labels], s=8, linewidths=0)
+        ax.scatter(emb[wrong, 0], emb[wrong, 1], marker="x", c="black", s=10, linewidths=0.6,
+                   label=f"misclassified ({wrong.mean():.0%})")
         for c in np.unique(labels):
             x, y = np.median(emb[labels == c], axis=0)
             ax.text(x, y, str(c), fontsize=7, ha="center", va="center", weight="bold",
                     bbox={"boxstyle": "round,pad=0.1", "fc": "white", "alpha": 0.6, "lw": 0})
         ax.set_title(title, fontsize=10)
+        ax.legend(loc="lower right", fontsize=8)
         ax.set_xticks([]), ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+def plot_examples(rows, cell=1.1):
+    """Rows of small images with a caption each: `rows` maps a row title to [(image, caption)]."""
+    import matplotlib.pyplot as plt
+
+    width = max(len(r) for r in rows.values())
+    fig, axes = plt.subplots(len(rows), width, figsize=(cell * width + 1.5, cell * len(rows) + 0.3),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for r, (title, items) in enumerate(rows.items()):
+        axes[r][0].text(-0.15, 0.5, title, transform=axes[r][0].transAxes, ha="right", va="center",
+                        fontsize=8)
+        for c, (image, caption) in enumerate(items):
+            axes[r][c].imshow(image, interpolation="nearest")
+            axes[r][c].set_title(caption, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig, profile, name, dpi=110):
+    """Write `fig` to figures/<profile>/<name>.png (for users' own write-ups); the notebook's
+    inline backend shows it once at the end of the cell."""
+    from .atomic import atomic_path
+    from .profiles import ROOT
+
+    with atomic_path(ROOT / "figures" / profile / f"{name}.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")

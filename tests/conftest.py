@@ -55,7 +55,7 @@ def tiny_seg_root(tmp_path_factory):
 def tiny_seg_run(tiny_seg_root, tmp_path_factory):
     """A trained 2-epoch FCN8s run folder (tiny head, 64x64)."""
     from hw2lib.config import make_config
-    from hw2lib.engine import train
+    from hw2lib.training import train
 
     out = tmp_path_factory.mktemp("run") / "fcn8s"
     train(make_config({**TINY_SEG, "data_root": str(tiny_seg_root), "out_dir": str(out)}),
@@ -67,7 +67,7 @@ def tiny_seg_run(tiny_seg_root, tmp_path_factory):
 def tiny_cls_run(tmp_path_factory):
     """ResNet18 trained 2 epochs on the whole 50-class sample (2,500 images, 32x32)."""
     from hw2lib.config import make_config
-    from hw2lib.engine import train
+    from hw2lib.training import train
 
     out = tmp_path_factory.mktemp("cls") / "resnet18"
     cfg = make_config({"task": "classification", "model": "resnet18", "data_root": str(CIFAR),

@@ -7,9 +7,9 @@ import sys
 import numpy as np
 
 from conftest import DUBAI, ROOT, save_rgb
-from hw2lib.classes import get_spec
-from hw2lib.data import read_mask
-from hw2lib.files import read_rgb
+from hw2lib.datasets import read_mask
+from hw2lib.images import read_rgb
+from hw2lib.label_specs import get_spec
 from hw2lib.metrics import boundary_band
 from official_miou import mean_iou_score, read_masks
 
@@ -81,6 +81,13 @@ def test_miou_names_a_truncated_mask_and_a_missing_folder(tmp_path):
     assert out.returncode == 2 and "0001_mask.png: cannot decode" in out.stderr
     out = hw2("miou", "-g", tmp_path / "nope", "-p", p)
     assert out.returncode == 2 and "nope: no such folder" in out.stderr
+
+
+def test_miou_names_an_empty_prediction_folder(tmp_path):
+    g = write_random_masks(tmp_path / "g", 2, 1)
+    (tmp_path / "empty").mkdir()
+    out = hw2("miou", "-g", g, "-p", tmp_path / "empty")
+    assert out.returncode == 2 and "empty: empty, it holds no .png masks" in out.stderr
 
 
 def test_miou_on_the_dubai_sample_with_its_spec(tmp_path):

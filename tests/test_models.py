@@ -3,24 +3,36 @@ import urllib.error
 import pytest
 import torch
 
+from hw2lib.errors import ConfigError, WeightsUnavailable
 from hw2lib.models import MODELS, build_model, count_parameters, model_task
-from hw2lib.models.weights import WeightsUnavailable
 
-SEGMENTATION = sorted(n for n in MODELS if model_task(n) == "segmentation")
+SEED_PARAMETERS = {("fcn32s", 7): 184_671_054, ("fcn8s", 7): 184_629_810, ("resnet18", 50): 11_202_162}
 
 
-@pytest.mark.parametrize("name", SEGMENTATION)
-def test_segmentation_model_maps_image_to_per_pixel_logits(name):
-    head = {"head_width": 16} if name.startswith("fcn") else {}
-    model = build_model(name, num_classes=6, **head).eval()
+def small(name, num_classes):
+    """Every model of the table at a test-friendly size (the FCN head narrowed)."""
+    return build_model(name, num_classes, head_width=16 if MODELS[name].family == "fcn" else None)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_model_builds_maps_shapes_and_round_trips_its_state(name):
+    seg = model_task(name) == "segmentation"
+    torch.manual_seed(0)
+    model = small(name, 6).eval()
+    x = torch.randn(2, 3, 64, 96) if seg else torch.randn(2, 3, 32, 32)
     with torch.no_grad():
-        out = model(torch.randn(2, 3, 64, 96))
-    assert out.shape == (2, 6, 64, 96)
+        out = model(x)
+    assert out.shape == ((2, 6, 64, 96) if seg else (2, 6))
+    torch.manual_seed(1)
+    again = small(name, 6).eval()
+    again.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), out)
 
 
-@pytest.mark.parametrize("name, params", [("fcn32s", 184_671_054), ("fcn8s", 184_629_810)])
-def test_fcn_parameter_counts_match_the_seed_report(name, params):
-    assert count_parameters(build_model(name, num_classes=7)) == params
+@pytest.mark.parametrize("name, classes", list(SEED_PARAMETERS))
+def test_parameter_counts_match_the_seed_report(name, classes):
+    assert count_parameters(build_model(name, classes)) == SEED_PARAMETERS[name, classes]
 
 
 def test_fcn_variants_differ_only_by_skips():
@@ -31,15 +43,24 @@ def test_fcn_variants_differ_only_by_skips():
     assert len(set(counts.values())) == 5
 
 
+def test_score_relu_is_fcn32s_default_and_can_be_turned_off():
+    relu = [m for m in build_model("fcn32s", 7, head_width=8).score.modules() if isinstance(m, torch.nn.ReLU)]
+    assert relu
+    control = build_model("fcn32s", 7, head_width=8, score_relu=False)
+    assert isinstance(control.score, torch.nn.Conv2d)
+    assert count_parameters(control) == count_parameters(build_model("fcn32s", 7, head_width=8))
+    assert isinstance(build_model("fcn8s", 7, head_width=8).score, torch.nn.Conv2d)
+
+
 def test_fcn_refuses_sizes_that_are_not_multiples_of_32():
     with pytest.raises(ValueError, match="multiple of 32"):
         build_model("fcn8s", 7, head_width=8)(torch.zeros(1, 3, 50, 64))
 
 
-def test_unknown_model_and_misplaced_head_width_are_clear_errors():
-    with pytest.raises(ValueError, match="unknown model 'fcn3s'; known: .*fcn32s"):
+def test_unknown_model_and_misplaced_options_are_clear_errors():
+    with pytest.raises(ConfigError, match="unknown model 'fcn3s'; known: .*fcn32s"):
         build_model("fcn3s", 7)
-    with pytest.raises(ValueError, match="'unet16' has no head_width"):
+    with pytest.raises(ConfigError, match="'unet16' has no head_width"):
         build_model("unet16", 7, head_width=16)
 
 
@@ -52,6 +73,30 @@ def test_pretrained_backbone_loads_from_a_local_file(tmp_path):
     torch.testing.assert_close(model.features[0].weight, reference.features[0].weight)
     with pytest.raises(WeightsUnavailable, match="missing.pth: no such weights file"):
         build_model("fcn8s", 7, head_width=8, weights_path=tmp_path / "missing.pth")
+
+
+def test_deeplab_backbone_loads_everything_but_fc_and_refuses_a_misfit(tmp_path):
+    from torchvision.models import resnet101, resnet50
+
+    reference = resnet101()
+    torch.save(reference.state_dict(), tmp_path / "r101.pth")
+    model = build_model("deeplabv3_resnet101", 6, weights_path=tmp_path / "r101.pth")
+    torch.testing.assert_close(model.net.backbone.layer4[2].conv3.weight, reference.layer4[2].conv3.weight)
+    torch.save(resnet50().state_dict(), tmp_path / "r50.pth")
+    with pytest.raises((WeightsUnavailable, RuntimeError)):
+        build_model("deeplabv3_resnet101", 6, weights_path=tmp_path / "r50.pth")
+
+
+def test_weights_files_load_without_running_pickled_code(tmp_path):
+    import os
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+    torch.save({"features.0.weight": Payload()}, tmp_path / "evil.pth")
+    with pytest.raises(WeightsUnavailable, match="evil.pth: cannot read these weights"):
+        build_model("fcn8s", 7, head_width=8, weights_path=tmp_path / "evil.pth")
+    assert not (tmp_path / "pwned").exists()
 
 
 def test_offline_pretrained_download_says_which_file_and_where(tmp_path, monkeypatch):

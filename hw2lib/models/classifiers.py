@@ -1,12 +1,11 @@
 """Image classifiers from torchvision with a new last layer for the dataset's classes.
 
 The penultimate features (the input of the last layer: 512-d for ResNet18) are what t-SNE uses;
-`penultimate(model)` names the module whose input they are.
+`last_layer(model)` names the module whose input they are.
 """
 from torch import nn
 from torchvision import models as tvm
 
-from .registry import register
 from .weights import pretrained_state
 
 BACKBONES = {  # name: (constructor, ImageNet weights)
@@ -22,22 +21,15 @@ def last_layer(model):
     return model.fc if hasattr(model, "fc") else model.classifier[-1]
 
 
-def _builder(name):
+def classifier(name, num_classes, pretrained=False, weights_path=None):
+    """Backbone `name` (ImageNet weights if asked) with a fresh `num_classes`-way last layer."""
     constructor, weights = BACKBONES[name]
-
-    def build(num_classes, pretrained=False, weights_path=None):
-        model = constructor()
-        if pretrained:
-            model.load_state_dict(pretrained_state(weights, weights_path))
-        old = last_layer(model)
-        new = nn.Linear(old.in_features, num_classes)
-        if hasattr(model, "fc"):
-            model.fc = new
-        else:
-            model.classifier[-1] = new
-        return model
-    return build
-
-
-for _name in BACKBONES:
-    register(_name, "classification")(_builder(_name))
+    model = constructor()
+    if pretrained:
+        model.load_state_dict(pretrained_state(weights, weights_path))
+    new = nn.Linear(last_layer(model).in_features, num_classes)
+    if hasattr(model, "fc"):
+        model.fc = new
+    else:
+        model.classifier[-1] = new
+    return model

@@ -7,7 +7,7 @@ from torch import nn
 from torchvision.models import ResNet101_Weights, resnet101
 from torchvision.models.segmentation import deeplabv3_resnet101
 
-from .registry import register
+from ..errors import WeightsUnavailable
 from .weights import pretrained_state
 
 
@@ -21,12 +21,12 @@ class DeepLabV3(nn.Module):
         if pretrained:
             resnet = resnet101()
             resnet.load_state_dict(pretrained_state(ResNet101_Weights.IMAGENET1K_V1, weights_path))
-            self.net.backbone.load_state_dict(resnet.state_dict(), strict=False)
+            # The backbone is ResNet-101 without its classifier: everything but `fc` must load.
+            state = {k: v for k, v in resnet.state_dict().items() if not k.startswith("fc.")}
+            missing, unexpected = self.net.backbone.load_state_dict(state, strict=False)
+            if missing or unexpected:
+                raise WeightsUnavailable(f"ResNet-101 weights do not fit DeepLabV3's backbone: "
+                                         f"missing {missing}, unexpected {unexpected}")
 
     def forward(self, x):
         return self.net(x)["out"]
-
-
-@register("deeplabv3_resnet101", "segmentation")
-def build(num_classes, pretrained=False, weights_path=None):
-    return DeepLabV3(num_classes, pretrained, weights_path)

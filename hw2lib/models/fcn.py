@@ -10,26 +10,17 @@
 
 The head is two 3x3 convolutions of `head_width` channels (4096 in the paper and the homework's
 seed report) with ReLU and Dropout2d(0.1). fcn32s reproduces the seed report's network exactly,
-including its ReLU after the classifier; the skip variants have no such ReLU. Every upsampling is
-a learnt ConvTranspose2d with kernel = stride. Inputs must be multiples of 32 pixels.
+including its ReLU after the classifier (`score_relu`, on by default for fcn32s only: the ReLU
+starves negative scores, so comparing fcn32s with fcn8s also needs an fcn32s with
+`score_relu: false`). Every upsampling is a learnt ConvTranspose2d with kernel = stride. Inputs
+must be multiples of 32 pixels.
 """
 import torch
 from torch import nn
-from torchvision.models import VGG16_Weights, vgg16
 
-from .registry import register
-from .weights import pretrained_state
+from .vgg import POOL_CHANNELS, POOL_INDEX, vgg16_features
 
-POOL_INDEX = {1: 4, 2: 9, 3: 16, 4: 23, 5: 30}  # positions of the max-pools in vgg16().features
-POOL_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
-
-
-def vgg16_features(pretrained, weights_path):
-    """VGG16's 13 convolutions and 5 max-pools, ImageNet weights if asked."""
-    vgg = vgg16()
-    if pretrained:
-        vgg.load_state_dict(pretrained_state(VGG16_Weights.IMAGENET1K_V1, weights_path))
-    return vgg.features
+SKIPS = {"fcn32s": (), "fcn16s": (4,), "fcn8s": (4, 3), "fcn4s": (4, 3, 2), "fcn2s": (4, 3, 2, 1)}
 
 
 def nearest_upsampling_init(up):
@@ -41,10 +32,11 @@ def nearest_upsampling_init(up):
 
 
 class FCN(nn.Module):
-    def __init__(self, num_classes, skips=(), head_width=4096, score_relu=False,
+    def __init__(self, num_classes, skips=(), head_width=4096, score_relu=None,
                  pretrained=False, weights_path=None):
         super().__init__()
         self.skips = tuple(skips)
+        score_relu = not self.skips if score_relu is None else score_relu
         self.features = vgg16_features(pretrained, weights_path)
         self.head = nn.Sequential(
             nn.Conv2d(512, head_width, 3, padding=1), nn.ReLU(inplace=True), nn.Dropout2d(0.1),
@@ -79,17 +71,3 @@ class FCN(nn.Module):
         for k, up, scorer in zip(self.skips, self.skip_ups, self.skip_scores):
             y = up(y) + scorer(pools[k])
         return self.upsample(y)
-
-
-FAMILY = {"fcn32s": (), "fcn16s": (4,), "fcn8s": (4, 3), "fcn4s": (4, 3, 2), "fcn2s": (4, 3, 2, 1)}
-
-
-def _builder(skips):
-    def build(num_classes, head_width=4096, pretrained=False, weights_path=None):
-        return FCN(num_classes, skips, head_width, score_relu=not skips,
-                   pretrained=pretrained, weights_path=weights_path)
-    return build
-
-
-for _name, _skips in FAMILY.items():
-    register(_name, "segmentation", has_head_width=True)(_builder(_skips))

@@ -7,13 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .fcn import POOL_CHANNELS, POOL_INDEX, vgg16_features
-from .registry import register
-
-
-def conv_bn_relu(cin, cout):
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
-                         nn.ReLU(inplace=True))
+from .vgg import POOL_CHANNELS, conv_bn_relu, split_at_pools, vgg16_features
 
 
 class DecoderBlock(nn.Module):
@@ -29,10 +23,8 @@ class DecoderBlock(nn.Module):
 class UNet16(nn.Module):
     def __init__(self, num_classes, pretrained=False, weights_path=None):
         super().__init__()
-        features = vgg16_features(pretrained, weights_path)
         # Encoder stage k = the convs between pool k-1 and pool k (resolution / 2^(k-1)).
-        starts = [0] + [POOL_INDEX[k] + 1 for k in range(1, 5)]
-        self.stages = nn.ModuleList(features[a:POOL_INDEX[k]] for k, a in zip(range(1, 6), starts))
+        self.stages = split_at_pools(vgg16_features(pretrained, weights_path))
         self.center = nn.Sequential(nn.MaxPool2d(2), conv_bn_relu(512, 512))
         widths = [512, 256, 128, 64, 32]
         cin = 512
@@ -51,8 +43,3 @@ class UNet16(nn.Module):
         for block, skip in zip(self.decoder, reversed(skips)):
             x = block(x, skip)
         return self.classifier(x)
-
-
-@register("unet16", "segmentation")
-def build(num_classes, pretrained=False, weights_path=None):
-    return UNet16(num_classes, pretrained, weights_path)

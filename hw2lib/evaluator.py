@@ -6,9 +6,9 @@ Files are paired by name among the ``*.png`` of each folder (as the official scr
 them). Each pair is decoded and reduced to a confusion matrix in a worker thread, so the whole set
 is never held in memory and decoding runs in parallel. No torch import on this path.
 """
-from .data import parallel_map, read_mask
-from .files import DataError, check_folder
-from .metrics import confusion_matrix, iou_per_class, mean_iou
+from .datasets import check_folder, check_same_size, parallel_map, read_mask
+from .errors import DataError
+from .metrics import confusion_matrix, scores
 
 
 def paired_mask_names(labels_dir, pred_dir):
@@ -16,8 +16,9 @@ def paired_mask_names(labels_dir, pred_dir):
     labels_dir, pred_dir = check_folder(labels_dir), check_folder(pred_dir)
     labels = {p.name for p in labels_dir.glob("*.png")}
     preds = {p.name for p in pred_dir.glob("*.png")}
-    if not labels:
-        raise DataError(f"{labels_dir}: no .png masks")
+    for folder, names in ((labels_dir, labels), (pred_dir, preds)):
+        if not names:
+            raise DataError(f"{folder}: empty, it holds no .png masks")
     if labels != preds:
         only_l, only_p = sorted(labels - preds), sorted(preds - labels)
         parts = []
@@ -30,17 +31,14 @@ def paired_mask_names(labels_dir, pred_dir):
 
 
 def score_folders(labels_dir, pred_dir, spec, workers=None):
-    """Return (miou, {class_name: iou}, confusion matrix) over all paired masks."""
+    """The scores (`metrics.scores`) of all paired masks, and their confusion matrix."""
     names = paired_mask_names(labels_dir, pred_dir)
 
     def one(name):
         label = read_mask(f"{labels_dir}/{name}", spec)
         pred = read_mask(f"{pred_dir}/{name}", spec)
-        if label.shape != pred.shape:
-            raise DataError(f"{pred_dir}/{name}: size {pred.shape[1]}x{pred.shape[0]} differs "
-                            f"from the label's {label.shape[1]}x{label.shape[0]}")
+        check_same_size(pred, f"{pred_dir}/{name}", label, "the label")
         return confusion_matrix(label, pred, spec.num_classes)
 
     cm = sum(parallel_map(one, names, workers))
-    per_class = dict(zip(spec.scored_names, iou_per_class(cm, spec.scored).tolist()))
-    return mean_iou(cm, spec.scored), per_class, cm
+    return scores(cm, spec), cm

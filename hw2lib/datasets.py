@@ -5,9 +5,13 @@ folders hold ``{id}_sat.jpg`` + ``{id}_mask.png`` (``p2_data``). Everything is d
 parallel threads (PIL releases the GIL while decoding), into uint8 arrays: images as (N, 3, H, W),
 masks as (N, H, W) class indices. An epoch then never touches a JPEG again.
 
-    >>> seg = load_segmentation("data/sample/dubai_aerial/validation", get_spec("dubai"), size=128)
+    >>> seg = load_segmentation("data/sample/dubai_aerial/validation", get_spec("dubai"), size=128,
+    ...                         native_masks=True)
     >>> seg.images.shape, seg.masks.shape
-    ((29, 3, 128, 128), (29, 128, 128))
+    ((29, 3, 128, 128), (29, 512, 512))
+
+Validation sets keep their masks at native size (`native_masks=True`): scores are computed the
+official way, on the masks as the evaluator reads them.
 """
 import os
 import re
@@ -16,12 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from .classes import MaskDecodeError
-from .files import DataError, check_folder, read_rgb
+from .errors import DataError, MaskDecodeError
+from .images import read_rgb, resize
 
 _LABELLED_NAME = re.compile(r"^(\d+)_(\d+)\.png$")
+
+
+def check_folder(folder):
+    """Return `folder` as a Path, or raise DataError if it is not an existing directory."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder")
+    return folder
 
 
 def parallel_map(fn, items, workers=None):
@@ -33,30 +44,28 @@ def parallel_map(fn, items, workers=None):
         return list(pool.map(fn, items))
 
 
-def evenly_spaced(items, limit):
-    """At most `limit` items spread evenly over the list (so a limit keeps every class)."""
+def evenly_spaced(items, limit, keep=()):
+    """At most `limit` items spread evenly over the list (so a limit keeps every class), plus
+    every item whose key (first element, or the item itself) is in `keep`."""
     if limit is None or limit >= len(items):
         return list(items)
-    idx = np.unique(np.linspace(0, len(items) - 1, int(limit)).round().astype(int))
-    return [items[i] for i in idx]
+    chosen = set(np.linspace(0, len(items) - 1, int(limit)).round().astype(int).tolist())
+    key = (lambda item: item[0]) if items and isinstance(items[0], tuple) else (lambda item: item)
+    chosen |= {i for i, item in enumerate(items) if key(item) in set(keep)}
+    return [items[i] for i in sorted(chosen)]
 
 
-def _resize(array, size, resample):
-    if size is None:
-        return array
-    size = (size, size) if isinstance(size, int) else tuple(size)  # (width, height)
-    if array.shape[1::-1] == size:
-        return array
-    return np.asarray(Image.fromarray(array).resize(size, resample))
+def check_same_size(array, path, reference, reference_name):
+    """Raise DataError naming `path` when `array` is not the size of `reference`."""
+    if array.shape[:2] != reference.shape[:2]:
+        raise DataError(f"{path}: size {array.shape[1]}x{array.shape[0]} differs from "
+                        f"{reference_name}'s {reference.shape[1]}x{reference.shape[0]}")
 
 
 def _stack(arrays, paths):
     """Stack equally sized arrays; a different size is an error naming the odd file."""
-    first = arrays[0].shape[:2]
     for a, p in zip(arrays, paths):
-        if a.shape[:2] != first:
-            raise DataError(f"{p}: size {a.shape[1]}x{a.shape[0]} differs from {paths[0]}'s "
-                            f"{first[1]}x{first[0]}; set image_size to resize them all")
+        check_same_size(a, p, arrays[0], paths[0])
     return np.stack(arrays)
 
 
@@ -88,15 +97,15 @@ def load_classification(folder, labelled=True, size=None, limit=None):
     paths, labels = classification_files(folder, labelled)
     keep = evenly_spaced(list(range(len(paths))), limit)
     paths, labels = [paths[i] for i in keep], labels[keep]
-    images = parallel_map(lambda p: _resize(read_rgb(p), size, Image.BILINEAR), paths)
+    images = parallel_map(lambda p: resize(read_rgb(p), size), paths)
     images = _stack(images, paths).transpose(0, 3, 1, 2).copy()
     return ClassificationSet(images, labels, [p.name for p in paths])
 
 
 @dataclass
 class SegmentationSet:
-    images: np.ndarray  # (N, 3, H, W) uint8
-    masks: np.ndarray   # (N, H, W) uint8 class indices
+    images: np.ndarray  # (N, 3, H, W) uint8, at the size asked for
+    masks: np.ndarray   # (N, H', W') uint8 class indices: the same size, or native
     ids: list           # tile ids ("0010"), in the order of the arrays
 
 
@@ -121,21 +130,27 @@ def read_mask(path, spec):
         raise DataError(f"{path}: {e}") from None
 
 
-def _load_pair(sat_path, mask_path, spec, size):
+def read_pair(sat_path, mask_path, spec):
+    """(image (H, W, 3), mask (H, W) class indices) of one tile; sizes must agree."""
     image, mask = read_rgb(sat_path), read_mask(mask_path, spec)
-    if image.shape[:2] != mask.shape:
-        raise DataError(f"{mask_path}: size {mask.shape[1]}x{mask.shape[0]} differs from its "
-                        f"image's {image.shape[1]}x{image.shape[0]}")
-    return _resize(image, size, Image.BILINEAR), _resize(mask, size, Image.NEAREST)
+    check_same_size(mask, mask_path, image, "its image")
+    return image, mask
 
 
-def load_segmentation(folder, spec, size=None, limit=None):
-    pairs = evenly_spaced(segmentation_pairs(folder), limit)
-    loaded = parallel_map(lambda t: _load_pair(t[1], t[2], spec, size), pairs)
-    sat_paths = [t[1] for t in pairs]
-    images = _stack([im for im, _ in loaded], sat_paths).transpose(0, 3, 1, 2).copy()
-    masks = _stack([m for _, m in loaded], sat_paths)
-    return SegmentationSet(images, masks, [t[0] for t in pairs])
+def load_segmentation(folder, spec, size=None, limit=None, keep=(), native_masks=False):
+    """Tiles of `folder`, images resized to `size` (bilinear); masks resized too (nearest), or
+    left at native size with `native_masks`. `limit` keeps that many tiles evenly spread, plus
+    the ids in `keep` (the snapshot tiles)."""
+    pairs = evenly_spaced(segmentation_pairs(folder), limit, keep)
+
+    def load(pair):
+        image, mask = read_pair(pair[1], pair[2], spec)
+        return resize(image, size), mask if native_masks else resize(mask, size, nearest=True)
+
+    loaded = parallel_map(load, pairs)
+    mask_paths = [t[2] for t in pairs]
+    images = _stack([im for im, _ in loaded], [t[1] for t in pairs]).transpose(0, 3, 1, 2).copy()
+    return SegmentationSet(images, _stack([m for _, m in loaded], mask_paths), [t[0] for t in pairs])
 
 
 def sat_images(folder):

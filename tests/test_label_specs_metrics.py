@@ -3,11 +3,12 @@ import pytest
 import torch
 
 from conftest import DUBAI
-from hw2lib.classes import SPECS, MaskDecodeError, get_spec
-from hw2lib.data import read_mask
-from hw2lib.files import DataError, read_rgb
-from hw2lib.metrics import (confusion_matrix, iou_per_class, mean_iou, overall_accuracy,
-                            per_class_accuracy)
+from hw2lib.datasets import read_mask
+from hw2lib.errors import DataError, MaskDecodeError
+from hw2lib.images import read_rgb
+from hw2lib.label_specs import SPECS, get_spec
+from hw2lib.metrics import (class_shares, confusion_matrix, iou_per_class, mean_iou, overall_accuracy,
+                            per_class_accuracy, scores)
 from official_miou import mean_iou_score
 
 DEEPGLOBE = get_spec("deepglobe")
@@ -111,3 +112,34 @@ def test_unreadable_image_names_the_file(tmp_path):
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     with pytest.raises(DataError, match="0000_mask.png: cannot decode"):
         read_rgb(bad)
+
+
+@pytest.mark.parametrize("bad", [np.array([0, 7]), np.array([-1, 0])])
+def test_confusion_matrix_refuses_a_class_outside_the_range(bad):
+    ok = np.array([0, 1])
+    with pytest.raises(ValueError, match="outside 0..6"):
+        confusion_matrix(bad.astype(np.int64), ok, 7)
+    with pytest.raises(ValueError, match="outside 0..6"):
+        confusion_matrix(torch.from_numpy(ok), torch.from_numpy(bad), 7)
+    # uint8 arithmetic would have wrapped 7 * 7 + 0 = 49 into another cell without the check
+    with pytest.raises(ValueError):
+        confusion_matrix(np.array([37], np.uint8), np.array([0], np.uint8), 7)
+
+
+def test_scores_report_predicted_shares_so_a_collapse_is_visible():
+    spec = get_spec("dubai")
+    labels = np.random.default_rng(0).integers(0, 6, (40, 40))
+    everything_land = np.ones_like(labels)
+    s = scores(confusion_matrix(labels, everything_land, 6), spec)
+    assert s["pred_share"]["land"] == 1.0 and sum(s["pred_share"].values()) == pytest.approx(1)
+    assert list(s["iou"]) == spec.scored_names and s["miou"] < 0.2
+    np.testing.assert_allclose(class_shares(confusion_matrix(labels, labels, 6), 1),
+                               np.bincount(labels.ravel(), minlength=6) / labels.size)
+
+
+def test_off_palette_fraction_counts_exact_colours():
+    spec = get_spec("deepglobe")
+    rgb = spec.encode(np.zeros((10, 10), np.uint8))
+    rgb[0, :5] = (255, 0, 0)  # pure red decodes (as unknown) but is not a palette colour
+    rgb[1, :5] = (250, 250, 5)
+    assert spec.off_palette_fraction(rgb) == pytest.approx(0.10)

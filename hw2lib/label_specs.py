@@ -14,9 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-class MaskDecodeError(ValueError):
-    """A mask holds a colour that its spec cannot decode."""
+from .errors import ConfigError, MaskDecodeError
 
 
 @dataclass(frozen=True)
@@ -52,19 +50,27 @@ class ClassSpec:
             code |= bits[..., 1] << 1
             code |= bits[..., 2]
             return np.asarray(self.codes, dtype=np.uint8).take(code)
+        index, found = self._palette_lookup(rgb)
+        if not found.all():
+            y, x = np.argwhere(~found)[0]
+            raise MaskDecodeError(
+                f"{(~found).sum()} pixels are not a {self.name} class colour, "
+                f"first at (x={x}, y={y}): {tuple(int(c) for c in rgb[y, x, :3])}")
+        return index
+
+    def _palette_lookup(self, rgb):
+        """(class index of each pixel's exact colour, whether that colour is in the palette)."""
         r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
         key = (r.astype(np.uint32) << 16) | (g.astype(np.uint32) << 8) | b
         pal = self.palette().astype(np.uint32)
         pal_keys = (pal[:, 0] << 16) | (pal[:, 1] << 8) | pal[:, 2]
         order = np.argsort(pal_keys)
         pos = np.searchsorted(pal_keys[order], key).clip(0, len(order) - 1)
-        found = pal_keys[order][pos] == key
-        if not found.all():
-            y, x = np.argwhere(~found)[0]
-            raise MaskDecodeError(
-                f"{(~found).sum()} pixels are not a {self.name} class colour, "
-                f"first at (x={x}, y={y}): {tuple(int(c) for c in rgb[y, x, :3])}")
-        return order[pos].astype(np.uint8)
+        return order[pos].astype(np.uint8), pal_keys[order][pos] == key
+
+    def off_palette_fraction(self, rgb):
+        """Fraction of pixels whose colour is not exactly one of the class colours."""
+        return float(1 - self._palette_lookup(rgb[..., :3])[1].mean())
 
     def encode(self, index_mask):
         """(H, W) class indices -> (H, W, 3) uint8 RGB mask in the spec's colours."""
@@ -98,4 +104,4 @@ def get_spec(name):
     try:
         return SPECS[name]
     except KeyError:
-        raise ValueError(f"unknown class spec {name!r}; known: {', '.join(sorted(SPECS))}") from None
+        raise ConfigError(f"unknown class spec {name!r}; known: {', '.join(sorted(SPECS))}") from None
