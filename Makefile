@@ -1,13 +1,17 @@
 # The two commands a user types: `make test` and `make report`. Each sets up .venv first if needed.
-#   make report [PROFILE=sample] [DATA_ROOT=/path/to/hw2_data]
+#   make report [PROFILE=sample] [DATA_ROOT=/path/to/hw2_data] [DRY=1] [SET="precision=bf16 ..."]
+#   make check PROFILE=homework DATA_ROOT=/path/to/hw2_data     # preflight, no training
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 PROFILE ?= sample
 DATA_ROOT ?=
+DRY ?=
+SET ?=
 CHROMIUM ?= chromium
+DATA_ARG = $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 
-.PHONY: setup test report report-pdf lab bench
+.PHONY: setup test report check report-pdf lab bench
 
 # Reinstall only when the requirements or the package metadata changed: near-instant otherwise.
 $(STAMP): requirements.txt pyproject.toml
@@ -24,7 +28,10 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
 report: $(STAMP)
-	$(VENV)/bin/hw2 report --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
+	$(VENV)/bin/hw2 report --profile $(PROFILE) $(DATA_ARG) $(if $(DRY),--dry-run) $(if $(SET),--set $(SET))
+
+check: $(STAMP)
+	$(VENV)/bin/hw2 check --profile $(PROFILE) $(DATA_ARG)
 
 # Prints the last report; builds it first only when there is none.
 report-pdf: $(STAMP)

@@ -105,7 +105,7 @@ def cmd_classify(args):
 def cmd_report(args):
     from .report import build
 
-    build(args.profile, args.data_root, dry_run=args.dry_run)
+    build(args.profile, args.data_root, dry_run=args.dry_run, overrides=args.set)
 
 
 def cmd_check(args):
@@ -127,6 +127,15 @@ def add_checkpoint_args(parser, positional=False):
     else:
         parser.add_argument("--checkpoint", required=True, help="a best.pt or last.pt")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda (default auto)")
+
+
+def add_folder_job(sub, name, help, source, target, func):
+    """A homework job: a folder of images in, predictions out, from a --checkpoint."""
+    s = sub.add_parser(name, help=help)
+    for arg, arg_help in (source, target):
+        s.add_argument(arg, help=arg_help)
+    add_checkpoint_args(s)
+    s.set_defaults(func=func)
 
 
 def build_parser():
@@ -177,11 +186,9 @@ def build_parser():
                         "learning-rate schedule is re-planned over the new total)")
     s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("segment", help="predict masks for a folder of *_sat.jpg (hw2_2.sh)")
-    s.add_argument("img_dir", help="folder of {id}_sat.jpg")
-    s.add_argument("out_dir", help="where {id}_mask.png go (must differ from img_dir)")
-    add_checkpoint_args(s)
-    s.set_defaults(func=cmd_segment)
+    add_folder_job(sub, "segment", "predict masks for a folder of *_sat.jpg (hw2_2.sh)",
+                   ("img_dir", "folder of {id}_sat.jpg"),
+                   ("out_dir", "where {id}_mask.png go (must differ from img_dir)"), cmd_segment)
 
     s = sub.add_parser("evaluate", help="mIoU of a checkpoint on a labelled folder")
     add_checkpoint_args(s, positional=True)
@@ -189,11 +196,9 @@ def build_parser():
     s.add_argument("--json", action="store_true", help='print {"miou": ..., "per_class": {...}}')
     s.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("classify", help="predict labels for a folder of *.png (hw2_1.sh)")
-    s.add_argument("img_dir", help="folder of *.png images")
-    s.add_argument("out_csv", help="output CSV (image_id,label)")
-    add_checkpoint_args(s)
-    s.set_defaults(func=cmd_classify)
+    add_folder_job(sub, "classify", "predict labels for a folder of *.png (hw2_1.sh)",
+                   ("img_dir", "folder of *.png images"), ("out_csv", "output CSV (image_id,label)"),
+                   cmd_classify)
 
     s = sub.add_parser("report", help="run the notebooks and write build/report/report.html",
                        description="Execute notebooks/*.ipynb with papermill using "
@@ -205,6 +210,8 @@ def build_parser():
     s.add_argument("--dry-run", action="store_true",
                    help="every run and notebook at toy scale on the real data, into "
                         "runs/<profile>-dry/ and build/report/<profile>-dry.html")
+    s.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override a parameter of every run, e.g. --set precision=bf16")
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("check", help="preflight: data, weights, device and disk, without training",

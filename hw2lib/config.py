@@ -31,9 +31,11 @@ DEFAULTS = {
     "momentum": 0.9,             # SGD only
     "optimizer": "adam",         # adam | adamw | sgd
     "schedule": "constant",      # constant | poly | cosine (stepped per iteration)
+    "warmup_epochs": 0,          # linear learning-rate warm-up before the schedule
     "loss": "ce",                # ce | lovasz | ce+lovasz (segmentation)
     "lovasz_weight": 1.0,
     "class_weights": None,       # list, one per class, for cross-entropy
+    "label_smoothing": 0.0,      # cross-entropy label smoothing (0: none)
     "ignore_index": None,        # a class index to leave out of the loss
     "augment": [],               # segmentation: flip, rot90, scale_crop; classification: crop, flip
     "precision": "fp32",         # auto | fp32 | bf16 | fp16 (auto: bf16 where the hardware has it)
@@ -56,8 +58,8 @@ TYPES = {  # key: accepted Python types (after YAML parsing)
     "epochs": int, "image_size": (int, OPTIONAL), "input_size": int, "batch_size": int,
     "head_width": (int, OPTIONAL), "score_relu": (bool, OPTIONAL), "limit": (int, OPTIONAL),
     "val_limit": (int, OPTIONAL), "lr": NUMBER, "weight_decay": NUMBER, "momentum": NUMBER,
-    "optimizer": str, "schedule": str, "loss": str, "lovasz_weight": NUMBER,
-    "class_weights": (list, OPTIONAL), "ignore_index": (int, OPTIONAL), "augment": list,
+    "optimizer": str, "schedule": str, "warmup_epochs": int, "loss": str, "lovasz_weight": NUMBER,
+    "class_weights": (list, OPTIONAL), "label_smoothing": NUMBER, "ignore_index": (int, OPTIONAL), "augment": list,
     "precision": str, "channels_last": bool, "seed": int, "device": str, "out_dir": str,
     "init_from": (str, OPTIONAL), "snapshot_ids": list, "snapshot_epochs": list,
     "keep_checkpoints": list, "keep_last": bool, "pretrained": bool, "weights_path": (str, OPTIONAL),
@@ -162,6 +164,10 @@ def validate(cfg):
             raise ConfigError(f"{key}: {cfg[key]!r} must be at least 1")
     if cfg["lr"] <= 0:
         raise ConfigError(f"lr: {cfg['lr']!r} must be positive")
+    if not 0 <= cfg["warmup_epochs"] < cfg["epochs"]:
+        raise ConfigError(f"warmup_epochs: {cfg['warmup_epochs']!r} must be at least 0 and less than epochs")
+    if not 0 <= cfg["label_smoothing"] < 1:
+        raise ConfigError(f"label_smoothing: {cfg['label_smoothing']!r} must be in [0, 1)")
     bad = [a for a in cfg["augment"] if a not in AUGMENTATIONS[task]]
     if bad:
         raise ConfigError(f"augment: {bad[0]!r} is not a {task} augmentation; "

@@ -109,17 +109,26 @@ class SegmentationSet:
     ids: list           # tile ids ("0010"), in the order of the arrays
 
 
-def segmentation_pairs(folder):
-    """Sorted (id, sat_path, mask_path) triples; a missing partner is an error naming it."""
+def pair_tiles(folder):
+    """(sorted (id, sat_path, mask_path) triples, one problem line per file without its partner)."""
     folder = check_folder(folder)
     sats = {p.name[: -len("_sat.jpg")]: p for p in folder.glob("*_sat.jpg")}
     masks = {p.name[: -len("_mask.png")]: p for p in folder.glob("*_mask.png")}
     if not sats and not masks:
         raise DataError(f"{folder}: no {{id}}_sat.jpg / {{id}}_mask.png pairs")
+    problems = []
     for i in sorted(sats.keys() ^ masks.keys()):
         have, missing = (sats[i], f"{i}_mask.png") if i in sats else (masks[i], f"{i}_sat.jpg")
-        raise DataError(f"{have}: its partner {folder / missing} is missing")
-    return [(i, sats[i], masks[i]) for i in sorted(sats)]
+        problems.append(f"{have}: its partner {folder / missing} is missing")
+    return [(i, sats[i], masks[i]) for i in sorted(sats.keys() & masks.keys())], problems
+
+
+def segmentation_pairs(folder):
+    """Sorted (id, sat_path, mask_path) triples; a missing partner is an error naming it."""
+    pairs, problems = pair_tiles(folder)
+    if problems:
+        raise DataError(problems[0])
+    return pairs
 
 
 def read_mask(path, spec):

@@ -45,7 +45,7 @@ def results_table(runs):
         if len(run.repeats) > 1:
             row[f"{name} across seeds"] = seed_spread([x.record["best"][metric] for x in run.repeats])
         rows[label] = row
-    return pd.DataFrame.from_dict(rows, orient="index")
+    return pd.DataFrame.from_dict(rows, orient="index").fillna("—")
 
 
 def compare_pairs(pairs):

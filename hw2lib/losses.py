@@ -52,8 +52,10 @@ def lovasz_softmax(probs, labels, ignore_index=None):
 class SegLoss(nn.Module):
     """`kind` is "ce", "lovasz" or "ce+lovasz" (CE + lovasz_weight * Lovasz)."""
 
-    def __init__(self, kind="ce", class_weights=None, ignore_index=None, lovasz_weight=1.0):
+    def __init__(self, kind="ce", class_weights=None, ignore_index=None, lovasz_weight=1.0,
+                 label_smoothing=0.0):
         super().__init__()
+        self.label_smoothing = label_smoothing
         if kind not in ("ce", "lovasz", "ce+lovasz"):
             raise ConfigError(f"loss: {kind!r} is not one of ce, lovasz, ce+lovasz")
         self.kind, self.lovasz_weight, self.ignore_index = kind, lovasz_weight, ignore_index
@@ -65,7 +67,8 @@ class SegLoss(nn.Module):
         loss = 0.0
         if "ce" in self.kind.split("+"):
             loss = F.cross_entropy(logits.float(), labels, weight=self.weight,
-                                   ignore_index=-100 if self.ignore_index is None else self.ignore_index)
+                                   ignore_index=-100 if self.ignore_index is None else self.ignore_index,
+                                   label_smoothing=self.label_smoothing)
         if "lovasz" in self.kind:
             loss = loss + self.lovasz_weight * lovasz_softmax(logits.float().softmax(1), labels,
                                                               self.ignore_index)

@@ -44,7 +44,8 @@ def confusion_matrix(labels, preds, num_classes):
 
 
 def _as_numpy(cm):
-    return cm if isinstance(cm, np.ndarray) else cm.detach().cpu().numpy()
+    """A confusion matrix as numpy: from numpy, a (nested) list, or a torch tensor."""
+    return cm.detach().cpu().numpy() if hasattr(cm, "detach") else np.asarray(cm)
 
 
 def iou_per_class(cm, scored):

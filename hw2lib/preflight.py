@@ -11,7 +11,7 @@ profile's checkpoint footprint. It returns one line per problem (none: all is we
 import shutil
 from pathlib import Path
 
-from .datasets import classification_files, parallel_map, segmentation_pairs
+from .datasets import classification_files, pair_tiles, parallel_map
 from .errors import DataError, Hw2Error
 from .images import read_rgb
 from .label_specs import get_spec
@@ -49,8 +49,8 @@ def check_split(folder, task, spec=None):
     """(number of items, problems) of one split folder."""
     try:
         if task == "segmentation":
-            items = segmentation_pairs(folder)
-            return len(items), sum(parallel_map(lambda p: _check_tile(p, spec), items), [])
+            items, unpaired = pair_tiles(folder)
+            return len(items), unpaired + sum(parallel_map(lambda p: _check_tile(p, spec), items), [])
         paths, _ = classification_files(folder)
         return len(paths), sum(parallel_map(_check_image, paths), [])
     except Hw2Error as e:

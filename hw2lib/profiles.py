@@ -11,6 +11,7 @@ shell. A run entry may also say
 A dry run (`hw2 report --dry-run`) runs every run of a profile at toy scale on the real data,
 into `runs/<profile>-dry/`: see `DRY_RUN`.
 """
+import os
 from pathlib import Path
 
 from .config import make_config, read_yaml
@@ -18,6 +19,7 @@ from .errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 DRY_SUFFIX = "-dry"
+OVERRIDES = "HW2_SET"  # environment variable: "key=value key=value" applied to every run
 
 # A dry run's toy scale, chosen by measurement: at 64 px a full-width VGG16-FCN training step hits
 # a slow convolution-backward path on the head's 2x2 maps (28 s vs 6.4 s at 96 px on a 2-core
@@ -107,6 +109,7 @@ def dry_values(values):
 
 
 def config(profile, name, data_root=None):
-    """Run `name` of profile `profile` (`<profile>-dry` for its dry run)."""
+    """Run `name` of profile `profile` (`<profile>-dry` for its dry run), with the overrides of
+    `hw2 report --set key=value ...` (passed to the notebooks' kernels as HW2_SET)."""
     return run_config(params_dir(profile) / "runs.yaml", name, data_root,
-                      dry=profile.endswith(DRY_SUFFIX))
+                      overrides=os.environ.get(OVERRIDES, "").split(), dry=profile.endswith(DRY_SUFFIX))

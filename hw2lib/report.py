@@ -12,6 +12,7 @@ loads nothing from the network. A failing notebook stops the build, naming the n
 and its executed copy (with the error) is kept. A dry run writes `runs/<profile>-dry/`,
 `build/report/<profile>-dry/` and the page `build/report/<profile>-dry.html`.
 """
+import contextlib
 import html
 import os
 import shutil
@@ -24,7 +25,7 @@ import nbformat
 from .atomic import write_text
 from .config import read_yaml
 from .errors import ReportError
-from .profiles import DRY_RUN, DRY_SUFFIX, ROOT, config, params_dir, run_names
+from .profiles import DRY_RUN, DRY_SUFFIX, OVERRIDES, ROOT, config, params_dir, run_names
 from .provenance import git_commit
 from .run_cache import data_fingerprint
 from .run_dir import RunDir
@@ -38,8 +39,24 @@ SECTIONS = [  # the seed report's structure: (heading, notebooks)
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
+@contextlib.contextmanager
+def environment(**variables):
+    """Set environment variables (inherited by the notebooks' kernels) for the duration."""
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def execute(notebook, profile, data_root, out_path, overrides=None):
-    """Run one notebook with its profile's parameters (and `overrides`); return the result."""
+    """Run one notebook with its profile's parameters (and `overrides` of them); return the
+    executed notebook."""
     import papermill as pm
     from jupyter_client import KernelManager
 
@@ -47,12 +64,11 @@ def execute(notebook, profile, data_root, out_path, overrides=None):
     params.update(profile=profile, data_root=data_root, **(overrides or {}))
     # A local kernel talks over unix sockets (ipc), not unencrypted TCP ports.
     kernel = KernelManager(kernel_name="python3", transport="ipc")
-    progress = os.environ.get("HW2_PROGRESS")
-    os.environ["HW2_PROGRESS"] = "0"  # the kernel inherits it: one log line per epoch, no bars
-    try:
-        pm.execute_notebook(ROOT / "notebooks" / f"{notebook}.ipynb", out_path, parameters=params,
-                            cwd=ROOT / "notebooks", kernel_name="python3", progress_bar=False,
-                            log_output=False, km=kernel)
+    try:  # the kernel inherits HW2_PROGRESS=0: one log line per epoch, no progress bars
+        with environment(HW2_PROGRESS="0"):
+                pm.execute_notebook(ROOT / "notebooks" / f"{notebook}.ipynb", out_path, parameters=params,
+                                cwd=ROOT / "notebooks", kernel_name="python3", progress_bar=False,
+                                log_output=False, km=kernel)
     except pm.PapermillExecutionError as e:
         raise ReportError(
             f"notebooks/{notebook}.ipynb failed in cell {e.cell_index} (execution count "
@@ -61,10 +77,6 @@ def execute(notebook, profile, data_root, out_path, overrides=None):
     finally:  # a kernel manager we made is ours to stop
         if kernel.has_kernel:
             kernel.shutdown_kernel(now=True)
-        if progress is None:
-            os.environ.pop("HW2_PROGRESS")
-        else:
-            os.environ["HW2_PROGRESS"] = progress
     return nbformat.read(out_path, as_version=4)
 
 
@@ -177,10 +189,17 @@ def combined(executed, profile, data_root, seconds):
     return nb
 
 
-def build(profile="sample", data_root=None, dry_run=False, log=print):
-    """Run every notebook and write the report; return the report's path."""
+def build(profile="sample", data_root=None, dry_run=False, overrides=(), log=print):
+    """Run every notebook and write the report; return the report's path. `overrides`
+    ("key=value") apply to every run of the profile (e.g. precision=bf16)."""
+    with environment(**{OVERRIDES: " ".join(overrides)}):  # read by profiles.config, in the kernels too
+        return _build(profile, data_root, dry_run, log)
+
+
+def _build(profile, data_root, dry_run, log):
     started = time.time()
-    params_dir(profile)  # an unknown profile fails before anything runs
+    for run in run_names(profile):
+        config(profile, run, data_root)  # an unknown profile or a bad run config fails before any work
     name = profile + (DRY_SUFFIX if dry_run else "")
     nb_dir = ROOT / "build" / "notebooks" / name
     html_dir = ROOT / "build" / "report" / name

@@ -130,9 +130,12 @@ def make_optimizer(cfg, params, device):
     return cls(params, lr=lr, weight_decay=wd, fused=device.type == "cuda")
 
 
-def schedule_factor(kind, step, total_steps):
-    """The learning-rate multiplier at `step` of `total_steps`."""
-    t = min(step / max(total_steps, 1), 1.0)
+def schedule_factor(kind, step, total_steps, warmup_steps=0):
+    """The learning-rate multiplier at `step` of `total_steps`: a linear warm-up over the first
+    `warmup_steps`, then the schedule `kind` over the rest."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    t = min((step - warmup_steps) / max(total_steps - warmup_steps, 1), 1.0)
     if kind == "poly":
         return (1 - t) ** 0.9
     if kind == "cosine":
@@ -143,15 +146,16 @@ def schedule_factor(kind, step, total_steps):
 class Optimisation:
     """Optimizer, per-iteration learning-rate schedule and (fp16) gradient scaler, stepped together.
 
-    The schedule is planned over `total_steps`. Resuming with a larger total (`--extend`) keeps
+    The schedule is planned over the run's epochs. Resuming with a larger total (`--extend`) keeps
     the step count and re-plans over the new total: a warm restart, where the rate jumps back up
     (as torchvision's reference scripts do when `--epochs` is raised on resume).
     """
 
-    def __init__(self, cfg, params, total_steps, device, precision):
+    def __init__(self, cfg, params, steps_per_epoch, device, precision):
         self.optimizer = make_optimizer(cfg, params, device)
+        total, warmup = steps_per_epoch * cfg["epochs"], steps_per_epoch * cfg["warmup_epochs"]
         self.schedule = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: schedule_factor(cfg["schedule"], step, total_steps))
+            self.optimizer, lambda step: schedule_factor(cfg["schedule"], step, total, warmup))
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
         self.last_lr = self.lr()
 

@@ -8,12 +8,11 @@ best epoch, and how an evaluation is summed up.
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .datasets import load_classification, load_segmentation
 from .label_specs import get_spec
-from .metrics import overall_accuracy, per_class_accuracy, scores
+from .metrics import class_shares, overall_accuracy, per_class_accuracy, scores
 
 
 @dataclass
@@ -23,10 +22,19 @@ class Split:
     ids: list              # tile ids or file names
 
 
-class Segmentation:
+class Task:
+    """What the two tasks share: how a history row shows a collapsed model."""
+
+    def collapsed(self, row, threshold=0.95):
+        """The class predicted for `threshold` or more of the pixels (images) at that epoch, else None."""
+        share = row.get("val_pred_share") or {}
+        top = max(share, key=share.get, default=None)
+        return top if top is not None and share[top] >= threshold else None
+
+
+class Segmentation(Task):
     name = "segmentation"
     metric, metric_name = "val_miou", "mIoU"
-    splits = ("train", "validation")
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -52,7 +60,8 @@ class Segmentation:
         from .losses import SegLoss
 
         cfg = self.cfg
-        return SegLoss(cfg["loss"], cfg["class_weights"], cfg["ignore_index"], cfg["lovasz_weight"])
+        return SegLoss(cfg["loss"], cfg["class_weights"], cfg["ignore_index"], cfg["lovasz_weight"],
+                       cfg["label_smoothing"])
 
     def scores(self, cm):
         """The history row's validation scores (official mIoU at native size, and more)."""
@@ -61,17 +70,10 @@ class Segmentation:
     def best_details(self, cm):
         return {"val_iou": scores(cm, self.spec)["iou"]}
 
-    def collapsed(self, row, threshold=0.95):
-        """The class a model predicts on `threshold` or more of the pixels, else None."""
-        share = row.get("val_pred_share") or {}
-        top = max(share, key=share.get, default=None)
-        return top if top is not None and share[top] >= threshold else None
 
-
-class Classification:
+class Classification(Task):
     name = "classification"
     metric, metric_name = "val_acc", "accuracy"
-    splits = ("train_50", "val_50")
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -89,19 +91,14 @@ class Classification:
         return Split(torch.from_numpy(val.images), torch.from_numpy(val.labels), val.names)
 
     def loss(self):
-        return torch.nn.CrossEntropyLoss()
+        return torch.nn.CrossEntropyLoss(label_smoothing=self.cfg["label_smoothing"])
 
     def scores(self, cm):
-        return {"val_acc": overall_accuracy(cm),
-                "val_pred_share": (np.asarray(cm).sum(0) / max(np.asarray(cm).sum(), 1)).tolist()}
+        shares = class_shares(cm, 0)
+        return {"val_acc": overall_accuracy(cm), "val_pred_share": {str(c): v for c, v in enumerate(shares.tolist())}}
 
     def best_details(self, cm):
         return {"per_class_acc": per_class_accuracy(cm).tolist()}
-
-    def collapsed(self, row, threshold=0.95):
-        share = row.get("val_pred_share") or []
-        top = int(np.argmax(share)) if len(share) else None
-        return top if top is not None and share[top] >= threshold else None
 
 
 TASKS = {"segmentation": Segmentation, "classification": Classification}

@@ -157,7 +157,7 @@ def train(cfg, resume=False, extend=False, log=print, cache_key=None):
         model = torch.nn.parallel.DistributedDataParallel(
             raw_model, device_ids=[device.index] if device.type == "cuda" else None)
     loss_fn = task.loss().to(device)
-    optim = Optimisation(cfg, model.parameters(), steps * cfg["epochs"], device, precision)
+    optim = Optimisation(cfg, model.parameters(), steps, device, precision)
     predictor = Predictor(raw_model, cfg, device, precision)
     run = RunDir(cfg["out_dir"])
 
@@ -242,15 +242,16 @@ def train(cfg, resume=False, extend=False, log=print, cache_key=None):
     # --- done -----------------------------------------------------------------------------------
     if ddp.main:
         record["complete"] = True
-        if not cfg["keep_last"]:
-            run.drop_checkpoint("last")  # the optimiser state is only needed while in progress
         run.write_record(record)
     ddp.barrier()
     return record
 
 
 def save_epoch(run, record, model, optim, cfg, task, precision, epoch, improved, evaluation, world):
-    """best.pt (when improved), epoch_<k>.pt (when kept), last.pt, per-item evaluations."""
+    """best.pt (when improved), epoch_<k>.pt (when kept), last.pt, per-item evaluations.
+
+    The optimiser state in last.pt is needed only while the run is in progress: after the last
+    epoch it is neither written nor kept, unless keep_last (so the run can be extended)."""
     weights = {"model": compact_state_dict(model, precision), "params": cfg, "epoch": epoch,
                "num_classes": task.num_classes, "precision": precision}
     if improved:
@@ -259,5 +260,8 @@ def save_epoch(run, record, model, optim, cfg, task, precision, epoch, improved,
     if epoch in cfg["keep_checkpoints"]:
         run.save_checkpoint(epoch, {**weights, "metrics": record["history"][-1]})
     run.save_evaluation("final", epoch=epoch, **evaluation.items)
-    run.save_checkpoint("last", {**weights, "model": model.state_dict(), **optim.state_dict(),
-                                 "world_size": world, "record": record})
+    if epoch < cfg["epochs"] or cfg["keep_last"]:
+        run.save_checkpoint("last", {**weights, "model": model.state_dict(), **optim.state_dict(),
+                                     "world_size": world, "record": record})
+    else:
+        run.drop_checkpoint("last")

@@ -111,7 +111,7 @@ def plot_class_scores(scores, ylabel="IoU", title="per-class IoU (best epoch on 
     labels = list(scores)
     classes = list(next(iter(scores.values())))
     width = 0.8 / len(labels)
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(classes) * max(1, len(labels) / 3)), 3))
+    fig, ax = plt.subplots(figsize=(min(14, max(6, 0.9 * len(classes) * max(1, len(labels) / 3))), 3))
     for i, label in enumerate(labels):
         values = [scores[label][c] for c in classes]
         ax.bar(np.arange(len(classes)) + (i - (len(labels) - 1) / 2) * width, values, width, label=label)

@@ -1,5 +1,6 @@
 """Open a local HTML file in headless Chromium with the network cut off, over the DevTools protocol:
-list every request the page made, check its images decoded, and take a full-page screenshot."""
+list every request the page made, check its images decoded, take a full-page screenshot, and
+drive the page's mask inspector like a reader would."""
 import base64
 import json
 import re
@@ -47,8 +48,36 @@ class Page:
         raise TimeoutError(event)
 
 
+# Changes the inspector's model, epoch and view controls as a user would, and reports the picture's
+# source before and after (it is redrawn asynchronously, so poll for the change).
+DRIVE_INSPECTOR = """
+(async () => {
+  const root = document.querySelector(".mask-inspector");
+  if (!root) return null;
+  const picture = root.querySelector('[data-role="picture"]');
+  const wait = async (old) => { for (let i = 0; i < 100 && picture.src === old; i++)
+    await new Promise((r) => setTimeout(r, 100)); return picture.src; };
+  const before = await wait("");
+  const model = root.querySelector('select[data-role="model"]');
+  model.selectedIndex = model.options.length - 1;
+  model.dispatchEvent(new Event("change"));
+  const epoch = root.querySelector('input[data-role="epoch"]');
+  epoch.value = 0;
+  epoch.dispatchEvent(new Event("input"));
+  const view = root.querySelector('select[data-role="view"]');
+  view.value = "ground truth";
+  view.dispatchEvent(new Event("change"));
+  const after = await wait(before);
+  return {before: before.slice(0, 40), changed: before !== after,
+          selects: root.querySelectorAll("select").length,
+          ranges: root.querySelectorAll('input[type="range"]').length,
+          caption: root.querySelector('[data-role="caption"]').textContent};
+})()"""
+
+
 def inspect(html_path, screenshot_path, width=1280):
-    """Return (requested URLs, number of images, number decoded) and write a screenshot PNG."""
+    """Return (requested URLs, number of images, number decoded, inspector result) and write a
+    screenshot PNG."""
     profile = tempfile.mkdtemp(prefix="hw2-chromium-")
     proc = subprocess.Popen([find_chromium(), *FLAGS, f"--user-data-dir={profile}",
                              "--remote-debugging-port=0", "about:blank"],
@@ -67,6 +96,8 @@ def inspect(html_path, screenshot_path, width=1280):
         page.call("Page.enable")
         page.call("Page.navigate", url=f"file://{html_path}")
         page.wait_for("Page.loadEventFired")
+        inspector = page.call("Runtime.evaluate", returnByValue=True, awaitPromise=True,
+                              expression=DRIVE_INSPECTOR)["result"].get("value")
         images = page.call("Runtime.evaluate", returnByValue=True, expression=(
             "[document.images.length, Array.from(document.images).filter("
             "i => i.complete && i.naturalWidth > 0).length]"))["result"]["value"]
@@ -79,7 +110,7 @@ def inspect(html_path, screenshot_path, width=1280):
             f.write(base64.b64decode(shot["data"]))
         urls = [e["params"]["request"]["url"] for e in page.events
                 if e.get("method") == "Network.requestWillBeSent"]
-        return urls, images[0], images[1]
+        return urls, images[0], images[1], inspector
     finally:
         proc.kill()
         proc.wait()

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from conftest import CIFAR, ROOT
-from hw2lib.data import load_classification
-from hw2lib.inference import load_trained
+from hw2lib.datasets import load_classification
+from hw2lib.inference import load_trained, penultimate_features
 from hw2lib.models import build_model, count_parameters
-from hw2lib.tsne import cluster_quality, knn_accuracy, penultimate_features, tsne_2d
+from hw2lib.tsne import cluster_quality, knn_accuracy, most_confused_pairs, tsne_2d
 
 
 def hw2(*args):
@@ -68,9 +68,8 @@ def test_classify_names_a_bad_image_and_writes_no_csv(tiny_cls_run, tmp_path):
 
 def test_penultimate_features_are_512_d_for_resnet18(tiny_cls_run):
     out, _ = tiny_cls_run
-    model, cfg, device = load_trained(out / "best.pt", "cpu")
     val = load_classification(CIFAR / "val_50")
-    feats = penultimate_features(model, torch.from_numpy(val.images), cfg, device)
+    feats = penultimate_features(load_trained(out / "best.pt", "cpu"), torch.from_numpy(val.images))
     assert feats.shape == (500, 512) and np.isfinite(feats).all()
 
 
@@ -91,6 +90,22 @@ def test_cluster_quality_on_toy_sets_with_known_answers():
     mixed = rng.normal(size=(90, 2))
     assert knn_accuracy(mixed, labels) < 0.6
     assert cluster_quality(mixed, mixed, labels)["silhouette_features"] < 0.1
+
+
+def test_knn_is_leave_one_out_by_index_even_for_duplicate_points():
+    # Pairs of identical points with different labels: counting a point among its own
+    # neighbours would let every point vote for itself (k=1: 100%); leave-one-out gives 0%.
+    points = np.repeat(np.arange(10.0)[:, None] * 100, 2, axis=0)
+    labels = np.tile([0, 1], 10)
+    assert knn_accuracy(points, labels, k=1) == 0.0
+    # And a point with a same-class twin finds it.
+    assert knn_accuracy(points, np.repeat(np.arange(10) % 2, 2), k=1) == 1.0
+
+
+def test_most_confused_pairs_count_both_directions():
+    labels = np.array([0, 0, 0, 1, 1, 2, 2, 2])
+    preds = np.array([1, 1, 0, 0, 1, 2, 0, 2])
+    assert most_confused_pairs(labels, preds, top=2) == [(0, 1, 2, 1), (0, 2, 0, 1)]
 
 
 def test_classify_refuses_a_segmentation_checkpoint(tiny_seg_run, tmp_path):

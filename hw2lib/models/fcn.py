@@ -20,6 +20,7 @@ from torch import nn
 
 from .vgg import POOL_CHANNELS, POOL_INDEX, vgg16_features
 
+SCORE_OFFSET = 4.0
 SKIPS = {"fcn32s": (), "fcn16s": (4,), "fcn8s": (4, 3), "fcn4s": (4, 3, 2), "fcn2s": (4, 3, 2, 1)}
 
 
@@ -57,6 +58,11 @@ class FCN(nn.Module):
             nearest_upsampling_init(up)
         for scorer in self.skip_scores:
             nn.init.zeros_(scorer.weight), nn.init.zeros_(scorer.bias)
+        # Class scores start well inside the ReLU's active range. With fcn32s's ReLU on its scores,
+        # a class pushed below zero at every pixel gets no gradient and is never predicted again
+        # (from scratch, the model collapses onto one class). An offset shared by all classes
+        # changes nothing for the softmax, so the variants without the ReLU are unaffected.
+        nn.init.constant_(score.bias, SCORE_OFFSET)
 
     def forward(self, x):
         h, w = x.shape[-2:]
