@@ -78,7 +78,7 @@ def cmd_train(args):
     metric = make_task(cfg).metric
     final = record["history"][-1]
     print(f"best epoch on validation: {record['best']['epoch']} ({metric} {record['best'][metric]:.6f}); "
-          f"final epoch {final['epoch']} ({metric} {final[metric]:.6f}); wrote {cfg['out_dir']}/metrics.json")
+          f"final epoch {final['epoch']} ({metric} {final[metric]:.6f}); run folder {cfg['out_dir']}")
 
 
 def cmd_segment(args):

@@ -70,6 +70,8 @@ def describe(label, run):
     text = (f"{label}: {name} {r['best'][metric]:.4f} at epoch {r['best']['epoch']} of "
             f"{r['params']['epochs']} (best epoch on validation); the final epoch scores "
             f"{r['history'][-1][metric]:.4f}.")
+    if r["params"]["task"] == "classification":
+        text += f" Chance is {1 / r['params']['num_classes']:.4f}."
     if len(run.repeats) > 1:
         text += f" Across seeds: {seed_spread([x.record['best'][metric] for x in run.repeats])}."
     collapsed = collapsed_class(r)

@@ -102,6 +102,7 @@ def tsne_study(run_dir, data_root, checkpoints, seed=0, k=5):
     import torch
 
     from .datasets import load_classification
+    from .errors import CheckpointError
     from .inference import load_trained, penultimate_features
     from .run_dir import RunDir
 
@@ -109,8 +110,12 @@ def tsne_study(run_dir, data_root, checkpoints, seed=0, k=5):
     images = torch.from_numpy(val.images)
     panels, quality, knn = {}, {}, {}
     for title, which in checkpoints.items():
-        predictor = load_trained(RunDir(run_dir).checkpoint(which))
+        path = RunDir(run_dir).checkpoint(which)
+        predictor = load_trained(path)
         feats = penultimate_features(predictor, images)
+        if not np.isfinite(feats).all():
+            raise CheckpointError(f"{path}: its penultimate features are not finite (NaN or inf); "
+                                  "the model's weights or batch-norm statistics are broken")
         preds = torch.cat([predictor.logits(b).argmax(1) for b in images.split(predictor.batch_size)]).numpy()
         emb = tsne_2d(feats, seed=seed)
         panels[title] = (emb, val.labels, preds != val.labels)

@@ -104,7 +104,7 @@ def plot_history(runs, keys=("train_loss", "val_loss", "val_miou", "lr")):
     return fig
 
 
-def plot_class_scores(scores, ylabel="IoU", title="per-class IoU (best epoch on validation)"):
+def plot_class_scores(scores, ylabel="IoU", title="per-class IoU (best epoch on validation)", ylim=(0, 1)):
     """Grouped bars: `scores` maps a run label to {class name: score}."""
     import matplotlib.pyplot as plt
 
@@ -116,7 +116,9 @@ def plot_class_scores(scores, ylabel="IoU", title="per-class IoU (best epoch on 
         values = [scores[label][c] for c in classes]
         ax.bar(np.arange(len(classes)) + (i - (len(labels) - 1) / 2) * width, values, width, label=label)
     ax.set_xticks(range(len(classes)), classes, rotation=0 if len(classes) < 10 else 90, fontsize=8)
-    ax.set_ylabel(ylabel), ax.set_title(title), ax.set_ylim(0, 1)
+    ax.set_ylabel(ylabel), ax.set_title(title)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.legend(fontsize=8, ncol=min(4, len(labels)))
     fig.tight_layout()
     return fig
@@ -130,7 +132,7 @@ def plot_confusion(cm, class_names, title, annotate=True):
     cm = np.asarray(cm, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         rates = cm / cm.sum(1, keepdims=True)
-    side = max(4, 0.3 * len(class_names) + 2)
+    side = min(10, max(4, 0.3 * len(class_names) + 2))
     fig, ax = plt.subplots(figsize=(side, side * 0.85))
     sns.heatmap(rates, ax=ax, vmin=0, vmax=1, cmap="viridis", square=True, annot=annotate,
                 fmt=".2f", annot_kws={"fontsize": 7}, xticklabels=class_names, yticklabels=class_names,
@@ -141,11 +143,12 @@ def plot_confusion(cm, class_names, title, annotate=True):
     return fig
 
 
-def plot_class_shares(shares, true_share, title="predicted versus true class shares"):
+def plot_class_shares(shares, true_share, title="predicted versus true class shares",
+                      ylabel="share of pixels"):
     """Bars of each run's predicted class shares beside the true shares; `shares` maps a run
     label to {class: share}."""
-    return plot_class_scores({"ground truth": true_share, **shares}, ylabel="share of pixels",
-                             title=title)
+    return plot_class_scores({"ground truth": true_share, **shares}, ylabel=ylabel, title=title,
+                             ylim=None)
 
 
 def class_colours(n):
@@ -171,7 +174,7 @@ def plot_tsne(panels, size=5.0):
         labels, wrong = np.asarray(labels), np.asarray(wrong, dtype=bool)
         colours = class_colours(labels.max() + 1)
         ax.scatter(emb[:, 0], emb[:, 1], c=[colours[c] for c in labels], s=8, linewidths=0)
-        ax.scatter(emb[wrong, 0], emb[wrong, 1], marker="x", c="black", s=10, linewidths=0.6,
+        ax.scatter(emb[wrong, 0], emb[wrong, 1], marker="x", c="black", s=6, linewidths=0.4, alpha=0.5,
                    label=f"misclassified ({wrong.mean():.0%})")
         for c in np.unique(labels):
             x, y = np.median(emb[labels == c], axis=0)

@@ -1,6 +1,7 @@
 """`hw2 report` end to end on the smallest profile (`smoke`), then a real browser opens the page."""
 import json
 import re
+import shutil
 import time
 
 import pytest
@@ -15,6 +16,8 @@ from hw2lib.run_cache import cache_key, train_or_reuse
 
 @pytest.fixture(scope="session")
 def report():
+    """A build from scratch, as on a fresh clone: earlier smoke runs would be reused, not trained."""
+    shutil.rmtree(ROOT / "runs" / "smoke", ignore_errors=True)
     started = time.time()
     return build("smoke", log=lambda *_: None), started
 
@@ -35,6 +38,8 @@ def test_report_is_one_page_in_the_seed_reports_order_with_results_and_provenanc
     assert len(imgs) >= 10 and all(src.startswith("data:image/") for src in imgs)
     assert not re.search(r"<(script|link)[^>]+(src|href)=\"https?://", page)
     assert "widget-view+json" not in page and 'class="mask-inspector"' in page
+    # Under papermill training logs one line per epoch: no progress-bar characters reach the page.
+    assert re.search(r"epoch 2/2  train_loss \d", page) and "█" not in page and "it/s]" not in page
 
 
 def test_every_notebook_ends_with_findings_written_from_its_numbers(report):

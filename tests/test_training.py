@@ -31,6 +31,7 @@ def test_overfitting_a_few_tiles_lowers_loss_and_raises_miou(tmp_path):
     copy_tiles(DUBAI / "train", tmp_path / "d" / "train", ids)
     copy_tiles(DUBAI / "train", tmp_path / "d" / "validation", ids)  # score on the training tiles
     cfg = make_config({**TINY_SEG, "model": "unet16", "head_width": None, "epochs": 12, "lr": 3e-3,
+                       "image_size": 128,
                        "snapshot_ids": [], "snapshot_epochs": [],
                        "data_root": str(tmp_path / "d"), "out_dir": str(tmp_path / "run")})
     history = train(cfg, log=quiet)["history"]

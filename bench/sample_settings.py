@@ -1,0 +1,58 @@
+"""The measurements behind the sample profile's settings: each run of `params/sample/runs.yaml`
+beside the variants it was chosen over, trained from scratch on this machine's CPU.
+
+    .venv/bin/python bench/sample_settings.py              # segmentation variants (minutes)
+    .venv/bin/python bench/sample_settings.py --classification    # ResNet18 variants (longer)
+
+Each row: the run, what differs from the sample profile, the best epoch on validation and its
+score (mIoU at native size, or accuracy), whether the model is collapsed (>= 95% of predictions
+one class), and the training seconds. Runs go to /tmp/hw2_sample_settings/, not runs/.
+"""
+import argparse
+import time
+
+from hw2lib.findings import collapsed_class
+from hw2lib.profiles import config
+from hw2lib.provenance import cpu_name
+from hw2lib.tasks import make_task
+from hw2lib.training import train
+
+SEGMENTATION = [
+    ("fcn8s", {}),
+    ("fcn8s", {"class_weights": None}),
+    ("fcn8s", {"batch_size": 8}),
+    ("fcn32s", {}),
+    ("fcn32s", {"class_weights": None}),
+    ("fcn32s", {"score_relu": False}),
+]
+CLASSIFICATION = [
+    ("resnet18", {}),
+    ("resnet18", {"epochs": 12, "warmup_epochs": 0}),
+    ("resnet18", {"label_smoothing": 0.0, "weight_decay": 0.0, "optimizer": "adam"}),
+]
+
+
+def main():
+    import torch
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--classification", action="store_true", help="the ResNet18 variants instead")
+    args = ap.parse_args()
+    print(f"machine: {cpu_name()}, capability {torch.backends.cpu.get_cpu_capability()}, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    print("| run | change from the sample profile | best epoch | score (best epoch) | collapsed | train s |")
+    print("|---|---|---|---|---|---|")
+    for name, change in CLASSIFICATION if args.classification else SEGMENTATION:
+        cfg = {**config("sample", name), **change, "out_dir": f"/tmp/hw2_sample_settings/{name}"}
+        t = time.time()
+        record = train(cfg, log=lambda *_: None)
+        metric = make_task(cfg).metric
+        collapsed = collapsed_class(record)
+        print(f"| {name} | {', '.join(f'{k}: {v}' for k, v in change.items()) or '—'} | "
+              f"{record['best']['epoch']} of {cfg['epochs']} | {record['best'][metric]:.4f} | "
+              f"{'yes: ' + str(collapsed) if collapsed is not None else 'no'} | {time.time() - t:.0f} |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
