@@ -1,7 +1,11 @@
 """Shared paths and small helpers for the tests. Data: the embedded sample; the homework's own
 format from ../shared/data/dlcv when it exists (tests that need it skip otherwise)."""
+import contextlib
+import io
+import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +18,27 @@ CIFAR = SAMPLE / "cifar50"
 DLCV = ROOT.parent / "shared" / "data" / "dlcv"
 
 sys.path.insert(0, str(ROOT / "bench"))  # the official evaluator's reference re-implementation
+
+
+def hw2(*args):
+    """`hw2 ARGS` as a user types it in the project root: exit code, stdout and stderr. It runs
+    the console script's own `main` in this process (a fresh interpreter would import torch again
+    for every call); an uncaught exception fails the test instead of printing a traceback."""
+    from hw2lib.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(ROOT), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # argparse's usage errors
+            code = e.code
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+def hw2_process(*args):
+    """`python -m hw2lib ARGS` in a new process: the real entry point, end to end."""
+    return subprocess.run([sys.executable, "-m", "hw2lib", *map(str, args)], capture_output=True,
+                          text=True, cwd=ROOT)
 
 
 @pytest.fixture

@@ -1,22 +1,15 @@
 import csv
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import CIFAR, ROOT
+from conftest import CIFAR, ROOT, hw2
 from hw2lib.datasets import load_classification
 from hw2lib.inference import load_trained, penultimate_features
 from hw2lib.models import build_model, count_parameters
 from hw2lib.tsne import cluster_quality, knn_accuracy, most_confused_pairs, tsne_2d
-
-
-def hw2(*args):
-    return subprocess.run([sys.executable, "-m", "hw2lib", *map(str, args)], capture_output=True,
-                          text=True, cwd=ROOT)
 
 
 def test_resnet18_with_a_50_way_head_has_the_reports_parameter_count():

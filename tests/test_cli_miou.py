@@ -6,17 +6,12 @@ import sys
 
 import numpy as np
 
-from conftest import DUBAI, ROOT, save_rgb
+from conftest import DUBAI, ROOT, hw2, save_rgb
 from hw2lib.datasets import read_mask
 from hw2lib.images import read_rgb
 from hw2lib.label_specs import get_spec
 from hw2lib.metrics import boundary_band
 from official_miou import mean_iou_score, read_masks
-
-
-def hw2(*args):
-    return subprocess.run([sys.executable, "-m", "hw2lib", *map(str, args)],
-                          capture_output=True, text=True, cwd=ROOT)
 
 
 def write_random_masks(folder, n, seed, base=None):

@@ -6,14 +6,12 @@ with the real files' names and shapes in a temporary torch hub cache (this machi
 """
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import DLCV, ROOT, save_rgb
+from conftest import DLCV, ROOT, hw2, save_rgb
 
 pytestmark = pytest.mark.skipif(not (DLCV / "p2_data" / "train").is_dir(),
                                 reason="the homework-format data (../shared/data/dlcv) is not present")
@@ -70,11 +68,6 @@ def torch_home(tmp_path_factory):
         del os.environ["TORCH_HOME"]
     else:
         os.environ["TORCH_HOME"] = old
-
-
-def hw2(*args):
-    return subprocess.run([sys.executable, "-m", "hw2lib", *map(str, args)], capture_output=True,
-                          text=True, cwd=ROOT, env=os.environ.copy())
 
 
 def test_check_passes_on_homework_format_data(tmp_path, torch_home):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import DUBAI, ROOT, TINY_SEG, copy_tiles
+from conftest import DUBAI, ROOT, TINY_SEG, copy_tiles, hw2, hw2_process
 from hw2lib.checkpoint import load_checkpoint
 from hw2lib.config import load_config, make_config
 from hw2lib.errors import CheckpointError, ConfigError, TrainingDiverged
@@ -30,8 +30,8 @@ def test_overfitting_a_few_tiles_lowers_loss_and_raises_miou(tmp_path):
     ids = ["0000", "0002", "0004", "0006"]
     copy_tiles(DUBAI / "train", tmp_path / "d" / "train", ids)
     copy_tiles(DUBAI / "train", tmp_path / "d" / "validation", ids)  # score on the training tiles
-    cfg = make_config({**TINY_SEG, "model": "unet16", "head_width": None, "epochs": 12, "lr": 3e-3,
-                       "image_size": 128,
+    cfg = make_config({**TINY_SEG, "model": "unet16", "head_width": None, "epochs": 10, "lr": 3e-3,
+                       "image_size": 96,
                        "snapshot_ids": [], "snapshot_epochs": [],
                        "data_root": str(tmp_path / "d"), "out_dir": str(tmp_path / "run")})
     history = train(cfg, log=quiet)["history"]
@@ -226,11 +226,6 @@ def test_a_snapshot_tile_not_in_validation_is_refused_before_any_work(tiny_seg_r
     assert not (tmp_path / "r").exists()
 
 
-def hw2(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "hw2lib", *map(str, args)], capture_output=True,
-                          text=True, cwd=ROOT, **kw)
-
-
 def test_cli_config_errors_are_one_line_with_exit_2(tmp_path):
     out = hw2("train", "params/smoke/runs.yaml", "--run", "fcn8s", "--set", "epochs=1", "augment=[flips]")
     assert out.returncode == 2 and "Traceback" not in out.stderr
@@ -251,7 +246,7 @@ def test_segment_refuses_to_write_into_the_image_folder(tiny_seg_run, tiny_seg_r
 
 
 def test_arch_prints_parameter_count():
-    out = hw2("arch", "fcn32s", "--num-classes", "7")
+    out = hw2_process("arch", "fcn32s", "--num-classes", "7")
     assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == "params: 184671054"
     assert "ConvTranspose2d(7, 7, kernel_size=(32, 32), stride=(32, 32))" in out.stdout
 
