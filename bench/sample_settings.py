@@ -19,11 +19,12 @@ from hw2lib.training import train
 
 SEGMENTATION = [
     ("fcn8s", {}),
+    ("fcn8s", {"lr": 1e-3, "warmup_epochs": 0}),
     ("fcn8s", {"class_weights": None}),
-    ("fcn8s", {"batch_size": 8}),
     ("fcn32s", {}),
-    ("fcn32s", {"class_weights": None}),
-    ("fcn32s", {"score_relu": False}),
+    ("fcn32s_no_relu", {}),
+    ("fcn32s_no_relu", {"lr": 1e-3, "warmup_epochs": 0}),
+    ("fcn32s_no_relu", {"seed": 1}),
 ]
 CLASSIFICATION = [
     ("resnet18", {}),
