@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from hw2lib.provenance import cpu_name
+from hw2lib.engine.provenance import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,14 +21,14 @@ import torch
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
-from hw2lib.datasets import load_segmentation, segmentation_pairs
-from hw2lib.inference import Predictor, predicted_masks
-from hw2lib.label_specs import get_spec
-from hw2lib.losses import SegLoss
-from hw2lib.models import MODELS, build_model
-from hw2lib.provenance import cpu_name
-from hw2lib.runtime import autocast, make_optimizer
-from hw2lib.transforms import to_input
+from hw2lib.data.datasets import load_segmentation, segmentation_pairs
+from hw2lib.data.label_specs import get_spec
+from hw2lib.engine.inference import Predictor, predicted_masks
+from hw2lib.engine.losses import Loss
+from hw2lib.engine.provenance import cpu_name
+from hw2lib.engine.runtime import autocast, make_optimizer
+from hw2lib.engine.transforms import to_input
+from hw2lib.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
@@ -60,7 +60,7 @@ def sync(device):
 def time_training(model, batches, device, precision, channels_last, steps, warmup=3):
     """Images/s over `steps` training steps after `warmup` steps; batches yields (x, y)."""
     opt = make_optimizer({"optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0}, model.parameters(), device)
-    loss_fn = SegLoss()
+    loss_fn = Loss()
     model.train()
     n, t0 = 0, None
     for i, (x, y) in enumerate(batches):
@@ -125,11 +125,10 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     for name in args.models:
         torch.manual_seed(0)
-        head = {"head_width": args.head_width} if MODELS[name].family == "fcn" else {}
-        model = build_model(name, spec.num_classes, **head).to(device)
+        model = build_model(name, spec.num_classes, {"head_width": args.head_width}).to(device)
         x = to_input(images[:args.batch], device)
         with FlopCounterMode(display=False) as fc:
-            SegLoss()(model(x), masks[:args.batch].to(device).long()).backward()
+            Loss()(model(x), masks[:args.batch].to(device).long()).backward()
         gflop = fc.get_total_flops() / 1e9
         model.zero_grad(set_to_none=True)
         seed = time_training(model, cycle(seed_style_loader(args.data, spec, args.size, args.batch)),
@@ -143,7 +142,7 @@ def main():
                          "NHWC" if cl else "NCHW",
                          time_training(run, ours(cl), device, precision, cl, args.steps), run))
         for pipeline, precision, layout, ips, run in rows:
-            predictor = Predictor(run, {"task": "segmentation", "batch_size": args.batch,
+            predictor = Predictor(run, {"task": "segmentation", "classes": "dubai", "batch_size": args.batch,
                                         "channels_last": layout == "NHWC"}, device, precision)
             predicted_masks(predictor, images[:args.batch], (args.size, args.size))  # warm-up
             sync(device)

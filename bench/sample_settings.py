@@ -4,18 +4,20 @@ beside the variants it was chosen over, trained from scratch on this machine's C
     .venv/bin/python bench/sample_settings.py              # segmentation variants (minutes)
     .venv/bin/python bench/sample_settings.py --classification    # ResNet18 variants (longer)
 
-Each row: the run, what differs from the sample profile, the best epoch on validation and its
+Each row: the run, what differs from the sample profile, the kept epoch and its
 score (mIoU at native size, or accuracy), whether the model is collapsed (>= 95% of predictions
 one class), and the training seconds. Runs go to /tmp/hw2_sample_settings/, not runs/.
 """
 import argparse
 import time
 
-from hw2lib.findings import collapsed_class
-from hw2lib.profiles import config
-from hw2lib.provenance import cpu_name
+import torch
+
+from hw2lib.analysis.findings import collapsed_class
+from hw2lib.engine.provenance import cpu_name
+from hw2lib.engine.training import train
+from hw2lib.runs.profiles import run_config
 from hw2lib.tasks import make_task
-from hw2lib.training import train
 
 SEGMENTATION = [
     ("fcn8s", {}),
@@ -34,17 +36,15 @@ CLASSIFICATION = [
 
 
 def main():
-    import torch
-
     ap = argparse.ArgumentParser()
     ap.add_argument("--classification", action="store_true", help="the ResNet18 variants instead")
     args = ap.parse_args()
     print(f"machine: {cpu_name()}, capability {torch.backends.cpu.get_cpu_capability()}, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}")
-    print("| run | change from the sample profile | best epoch | score (best epoch) | collapsed | train s |")
+    print("| run | change from the sample profile | epoch kept | score (kept epoch) | collapsed | train s |")
     print("|---|---|---|---|---|---|")
     for name, change in CLASSIFICATION if args.classification else SEGMENTATION:
-        cfg = {**config("sample", name), **change, "out_dir": f"/tmp/hw2_sample_settings/{name}"}
+        cfg = {**run_config("sample", name), **change, "out_dir": f"/tmp/hw2_sample_settings/{name}"}
         t = time.time()
         record = train(cfg, log=lambda *_: None)
         metric = make_task(cfg).metric

@@ -6,10 +6,11 @@ user's umask gives (as `open()` would), so classmates and graders can read masks
 """
 import contextlib
 import json
-import math
 import os
 import secrets
 from pathlib import Path
+
+from .numbers import strict_json
 
 
 def _umask():
@@ -43,17 +44,6 @@ def write_bytes(path, data):
 
 def write_text(path, text):
     write_bytes(path, text.encode())
-
-
-def strict_json(obj):
-    """`obj` with every NaN or infinity replaced by None, so the JSON is standard (null)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: strict_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [strict_json(v) for v in obj]
-    return obj
 
 
 def write_json(path, obj):

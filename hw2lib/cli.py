@@ -8,6 +8,7 @@ never imports torch.
     hw2 segment IMG_DIR OUT_DIR --checkpoint runs/sample/fcn8s/best.pt
     hw2 evaluate runs/sample/fcn8s/best.pt data/sample/dubai_aerial/validation
     hw2 classify IMG_DIR pred.csv --checkpoint runs/sample/resnet18/best.pt
+    hw2 runs --profile homework --data-root ~/hw2_data [--parallel N] [--address auto]
     hw2 report --profile homework --data-root ~/hw2_data --dry-run
     hw2 check --profile homework --data-root ~/hw2_data
 """
@@ -21,7 +22,7 @@ from .errors import Hw2Error
 def print_scores(scores, as_json):
     """Each scored class's IoU, then `mean_iou: x`; or one JSON object (nan as null)."""
     if as_json:
-        from .atomic import strict_json
+        from .numbers import strict_json
 
         print(json.dumps(strict_json({"miou": scores["miou"], "per_class": scores["iou"]})))
         return
@@ -31,8 +32,8 @@ def print_scores(scores, as_json):
 
 
 def cmd_miou(args):
-    from .evaluator import score_folders
-    from .label_specs import get_spec
+    from .data.evaluator import score_folders
+    from .data.label_specs import get_spec
 
     scores, _ = score_folders(args.labels, args.pred, get_spec(args.classes), args.workers)
     print_scores(scores, args.json)
@@ -41,10 +42,10 @@ def cmd_miou(args):
 def cmd_viz_mask(args):
     from pathlib import Path
 
-    from .datasets import read_pair
-    from .images import write_png
-    from .label_specs import get_spec
-    from .viz import overlay_mask
+    from .data.datasets import read_pair
+    from .data.images import write_png
+    from .data.label_specs import get_spec
+    from .report.viz import overlay_mask
 
     spec = get_spec(args.classes)
     image, mask = read_pair(args.img, args.seg, spec)
@@ -56,60 +57,77 @@ def cmd_viz_mask(args):
 def cmd_arch(args):
     from .models import describe_model
 
-    print(describe_model(args.name, args.num_classes, args.head_width))
+    print(describe_model(args.name, args.num_classes, {"head_width": args.head_width}))
 
 
 def cmd_train(args):
     from .config import load_config, read_yaml
+    from .engine.training import train
     from .errors import ConfigError
-    from .profiles import run_config
+    from .numbers import fmt
+    from .runs.profiles import config_from_runs_yaml
     from .tasks import make_task
-    from .training import train
 
     if args.extend and not args.resume:
         raise ConfigError("--extend continues a run: use it with --resume")
     if "runs" in read_yaml(args.config):  # a profile's runs.yaml: pick one run
         if not args.run:
             raise ConfigError(f"{args.config} describes several runs; choose one with --run NAME")
-        cfg = run_config(args.config, args.run, overrides=args.set)
+        cfg = config_from_runs_yaml(args.config, args.run, overrides=args.set)
     else:
         cfg = load_config(args.config, args.set)
     record = train(cfg, resume=args.resume, extend=args.extend)
     metric = make_task(cfg).metric
     final = record["history"][-1]
-    print(f"best epoch on validation: {record['best']['epoch']} ({metric} {record['best'][metric]:.6f}); "
-          f"final epoch {final['epoch']} ({metric} {final[metric]:.6f}); run folder {cfg['out_dir']}")
+    print(f"epoch kept: {record['best']['epoch']} ({metric} {fmt(record['best'][metric], '.6f')}); "
+          f"final epoch {final['epoch']} ({metric} {fmt(final[metric], '.6f')}); run folder {cfg['out_dir']}")
 
 
 def cmd_segment(args):
-    from .inference import segment_folder
+    from .engine.inference import segment_folder
 
     n = segment_folder(args.img_dir, args.out_dir, args.checkpoint, args.device)
     print(f"wrote {n} masks to {args.out_dir}")
 
 
 def cmd_evaluate(args):
-    from .inference import evaluate_folder
+    from .engine.inference import evaluate_folder
 
     scores, _ = evaluate_folder(args.checkpoint, args.data_dir, args.device)
     print_scores(scores, args.json)
 
 
 def cmd_classify(args):
-    from .inference import classify_folder
+    from .engine.inference import classify_folder
 
     n = classify_folder(args.img_dir, args.out_csv, args.checkpoint, args.device)
     print(f"wrote {n} predictions to {args.out_csv}")
 
 
-def cmd_report(args):
-    from .report import build
+def cmd_runs(args):
+    from .report.build import temporary_environ
+    from .runs.graph import outcome_table, train_all
+    from .runs.profiles import OVERRIDES
 
-    build(args.profile, args.data_root, dry_run=args.dry_run, overrides=args.set)
+    with temporary_environ(**{OVERRIDES: " ".join(args.set)}):
+        outcomes = train_all(args.profile, args.data_root, args.dry_run, args.only, args.parallel,
+                             args.gpus_per_run, args.address)
+    print(outcome_table(outcomes))
+    if any(o.action == "preempted" for o in outcomes):
+        return 75
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+def cmd_report(args):
+    from .report.build import build_report
+
+    build_report(args.profile, args.data_root, dry_run=args.dry_run, overrides=args.set,
+                 graph={"parallel": args.parallel, "gpus_per_run": args.gpus_per_run, "address": args.address},
+                 seed_results=args.seed_results)
 
 
 def cmd_check(args):
-    from .preflight import preflight
+    from .runs.preflight import preflight
 
     problems = preflight(args.profile, args.data_root, log=print)
     if problems:
@@ -118,6 +136,27 @@ def cmd_check(args):
             print(f"  {line}", file=sys.stderr)
         return 2
     print("all checks passed")
+
+
+def add_profile_args(parser):
+    """The profile, its data and its overrides: what `hw2 runs`, `report` and `check` work on."""
+    parser.add_argument("--profile", default="sample", help="params/<profile>/ (default: sample)")
+    parser.add_argument("--data-root", default=None,
+                        help="the homework's data folder (p1_data/, p2_data/); default: the profile's")
+
+
+def add_graph_args(parser):
+    """How the runs of a profile are placed (see `hw2 runs`)."""
+    parser.add_argument("--dry-run", action="store_true",
+                        help="every run at toy scale on the real data, into runs/<profile>-dry/")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="override a parameter of every run, e.g. --set precision=bf16")
+    parser.add_argument("--parallel", type=int, default=None, metavar="N",
+                        help="runs at once on Ray (default: one per GPU with several GPUs, else one)")
+    parser.add_argument("--gpus-per-run", type=float, default=None, metavar="F",
+                        help="GPUs each run asks Ray for; 0.5 packs two runs on a GPU (default 1)")
+    parser.add_argument("--address", default=None,
+                        help="a Ray cluster to use, e.g. auto (runs/ and the data on a shared filesystem)")
 
 
 def add_checkpoint_args(parser, positional=False):
@@ -200,18 +239,24 @@ def build_parser():
                    ("img_dir", "folder of *.png images"), ("out_csv", "output CSV (image_id,label)"),
                    cmd_classify)
 
-    s = sub.add_parser("report", help="run the notebooks and write build/report/report.html",
-                       description="Execute notebooks/*.ipynb with papermill using "
-                                   "params/<profile>/, export HTML, and assemble one "
-                                   "self-contained report page.")
-    s.add_argument("--profile", default="sample", help="params/<profile>/ (default: sample)")
-    s.add_argument("--data-root", default=None,
-                   help="the homework's data folder (p1_data/, p2_data/); default: the profile's")
-    s.add_argument("--dry-run", action="store_true",
-                   help="every run and notebook at toy scale on the real data, into "
-                        "runs/<profile>-dry/ and build/report/<profile>-dry.html")
-    s.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="override a parameter of every run, e.g. --set precision=bf16")
+    s = sub.add_parser("runs", help="train or reuse every run of a profile (a graph, on Ray if parallel)",
+                       description="Train or reuse every run of a profile as a dependency graph "
+                                   "(init_from parents first), in this process or as Ray tasks, "
+                                   "and end with a table. Exit 0, 1 if a run failed, 75 if "
+                                   "preempted (run it again to continue).")
+    add_profile_args(s)
+    add_graph_args(s)
+    s.add_argument("--only", nargs="+", default=(), metavar="NAME", help="these runs (and their parents)")
+    s.set_defaults(func=cmd_runs)
+
+    s = sub.add_parser("report", help="train the runs, run the notebooks, write build/report/report.html",
+                       description="Train or reuse every run (as `hw2 runs`), then execute "
+                                   "notebooks/*.ipynb with papermill using params/<profile>/, export "
+                                   "HTML, and assemble one self-contained report page.")
+    add_profile_args(s)
+    add_graph_args(s)
+    s.add_argument("--seed-results", default=None, metavar="FILE",
+                   help="the seed report's numbers to compare with (default: the profile's own)")
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("check", help="preflight: data, weights, device and disk, without training",
@@ -219,8 +264,7 @@ def build_parser():
                                    "layout and every file, snapshot tiles, pretrained weights, "
                                    "the device, and free disk space for the checkpoints. Exit 0 "
                                    "when all is well, else 2 with one line per problem.")
-    s.add_argument("--profile", default="sample", help="params/<profile>/ (default: sample)")
-    s.add_argument("--data-root", default=None, help="the homework's data folder; default: the profile's")
+    add_profile_args(s)
     s.set_defaults(func=cmd_check)
     return p
 
@@ -231,6 +275,6 @@ def main(argv=None):
         return args.func(args) or 0
     except Hw2Error as e:
         print(f"hw2 {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
     except KeyboardInterrupt:
         return 130

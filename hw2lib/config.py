@@ -6,11 +6,17 @@ A YAML with only a few keys works. `validate` checks every key's type and value 
 fit together; `check_data` checks what needs the data folder (run by every DDP rank alike).
 Each problem is one `ConfigError` line naming the key and the value.
 """
+import math
 from pathlib import Path
 
+import torch
 import yaml
 
+from .data.datasets import check_folder
+from .data.label_specs import SPECS
 from .errors import ConfigError
+from .models import MODEL_OPTIONS, MODELS
+from .tasks import TASKS
 
 DEFAULTS = {
     "task": "segmentation",      # segmentation | classification
@@ -24,6 +30,8 @@ DEFAULTS = {
     "batch_size": 8,
     "head_width": None,          # FCN head width; null = the model's default (4096)
     "score_relu": None,          # FCN: ReLU on the class scores; null = the model's default (fcn32s only)
+    "fcn_init": None,            # FCN: "interpolation" (default) or "torch" (PyTorch's default init)
+    "decoder": None,             # unet16: "bilinear" (default) or "transposed" (TernausNet's)
     "limit": None,               # max training items (null: all)
     "val_limit": None,           # max validation items (null: all); snapshot tiles are always kept
     "lr": 1e-3,
@@ -41,8 +49,10 @@ DEFAULTS = {
     "precision": "fp32",         # auto | fp32 | bf16 | fp16 (auto: bf16 where the hardware has it)
     "channels_last": False,
     "seed": 0,
+    "select": "final",           # which epoch best.pt keeps: val_loss | val_score | final
     "device": "auto",            # auto | cpu | cuda | cuda:N
     "out_dir": "runs/default",
+    "checkpoint_minutes": 10,    # last.pt at most this often (and on SIGTERM/SIGINT)
     "init_from": None,           # a run folder (or checkpoint) whose trained weights start this run
     "snapshot_ids": [],          # validation tile ids whose predictions are saved, e.g. ["0010"]
     "snapshot_epochs": [],       # 1-based epochs at which they are saved
@@ -56,11 +66,13 @@ NUMBER, OPTIONAL = (int, float), type(None)
 TYPES = {  # key: accepted Python types (after YAML parsing)
     "task": str, "model": str, "data_root": str, "classes": str, "num_classes": int,
     "epochs": int, "image_size": (int, OPTIONAL), "input_size": int, "batch_size": int,
-    "head_width": (int, OPTIONAL), "score_relu": (bool, OPTIONAL), "limit": (int, OPTIONAL),
+    "head_width": (int, OPTIONAL), "score_relu": (bool, OPTIONAL), "fcn_init": (str, OPTIONAL),
+    "decoder": (str, OPTIONAL), "limit": (int, OPTIONAL),
     "val_limit": (int, OPTIONAL), "lr": NUMBER, "weight_decay": NUMBER, "momentum": NUMBER,
     "optimizer": str, "schedule": str, "warmup_epochs": int, "loss": str, "lovasz_weight": NUMBER,
     "class_weights": (list, OPTIONAL), "label_smoothing": NUMBER, "ignore_index": (int, OPTIONAL), "augment": list,
-    "precision": str, "channels_last": bool, "seed": int, "device": str, "out_dir": str,
+    "precision": str, "channels_last": bool, "seed": int, "select": str, "device": str,
+    "out_dir": str, "checkpoint_minutes": NUMBER,
     "init_from": (str, OPTIONAL), "snapshot_ids": list, "snapshot_epochs": list,
     "keep_checkpoints": list, "keep_last": bool, "pretrained": bool, "weights_path": (str, OPTIONAL),
 }
@@ -71,9 +83,14 @@ CHOICES = {
     "schedule": ("constant", "poly", "cosine"),
     "loss": ("ce", "lovasz", "ce+lovasz"),
     "precision": ("auto", "fp32", "bf16", "fp16"),
+    "select": ("val_loss", "val_score", "final"),
 }
-AUGMENTATIONS = {"segmentation": ("flip", "rot90", "scale_crop"), "classification": ("crop", "flip")}
-SPLITS = {"segmentation": ("train", "validation"), "classification": ("train_50", "val_50")}
+OPTIONAL_CHOICES = {"fcn_init": ("interpolation", "torch"), "decoder": ("bilinear", "transposed")}
+# Where and how a run executes, not what it computes: a resume may change them, and they are
+# outside its cache key.
+OPERATIONAL_KEYS = ("out_dir", "device", "data_root", "checkpoint_minutes")
+# Segmentation's loss options: a classification config that sets them is refused.
+SEGMENTATION_ONLY = ("class_weights", "ignore_index", "lovasz_weight", "snapshot_ids", "loss")
 
 
 def read_yaml(path):
@@ -120,23 +137,38 @@ def _coerce(key, value):
 
 
 def _model_checks(cfg):
-    from .models import MODELS, model_task
-
     name = cfg["model"]
     if name not in MODELS:
         raise ConfigError(f"model: {name!r} is not a known model; known: {', '.join(MODELS)}")
-    if model_task(name) != cfg["task"]:
-        raise ConfigError(f"model: {name!r} is a {model_task(name)} model, but task is {cfg['task']!r}")
-    family = MODELS[name].family
-    for key in ("head_width", "score_relu"):
-        if cfg[key] is not None and family != "fcn":
-            raise ConfigError(f"{key}: {cfg[key]!r} applies to the FCN models only, not {name!r}; "
+    entry = MODELS[name]
+    if entry.task != cfg["task"]:
+        raise ConfigError(f"model: {name!r} is a {entry.task} model, but task is {cfg['task']!r}")
+    for key in MODEL_OPTIONS:
+        if cfg[key] is not None and key not in entry.options:
+            owners = sorted({n for n, e in MODELS.items() if key in e.options})
+            raise ConfigError(f"{key}: {cfg[key]!r} applies to {', '.join(owners)} only, not {name!r}; "
                               "leave it unset (null)")
 
 
-def _device_checks(cfg):
-    import torch
+def _segmentation_checks(cfg):
+    if cfg["classes"] not in SPECS:
+        raise ConfigError(f"classes: {cfg['classes']!r} is not a class spec; known: {', '.join(SPECS)}")
+    n = SPECS[cfg["classes"]].num_classes
+    if cfg["image_size"] is not None and cfg["image_size"] % 32:
+        raise ConfigError(f"image_size: {cfg['image_size']} must be a multiple of 32 (or null)")
+    weights = cfg["class_weights"]
+    if weights is not None:
+        if len(weights) != n:
+            raise ConfigError(f"class_weights: {len(weights)} values, but {cfg['classes']!r} has {n} classes")
+        bad = [w for w in weights if isinstance(w, bool) or not isinstance(w, (int, float))
+               or not math.isfinite(w) or w < 0]
+        if bad:
+            raise ConfigError(f"class_weights: {bad[0]!r} is not a finite number >= 0")
+    if cfg["ignore_index"] is not None and not 0 <= cfg["ignore_index"] < n:
+        raise ConfigError(f"ignore_index: {cfg['ignore_index']} is not a class of {cfg['classes']!r}")
 
+
+def _device_checks(cfg):
     device = cfg["device"]
     if device != "auto" and device != "cpu" and not device.startswith("cuda"):
         raise ConfigError(f"device: {device!r} is not auto, cpu, cuda or cuda:N")
@@ -168,10 +200,15 @@ def validate(cfg):
         raise ConfigError(f"warmup_epochs: {cfg['warmup_epochs']!r} must be at least 0 and less than epochs")
     if not 0 <= cfg["label_smoothing"] < 1:
         raise ConfigError(f"label_smoothing: {cfg['label_smoothing']!r} must be in [0, 1)")
-    bad = [a for a in cfg["augment"] if a not in AUGMENTATIONS[task]]
+    for key, allowed in OPTIONAL_CHOICES.items():
+        if cfg[key] is not None and cfg[key] not in allowed:
+            raise ConfigError(f"{key}: {cfg[key]!r} is not one of {', '.join(allowed)} (or null)")
+    if cfg["checkpoint_minutes"] < 0:
+        raise ConfigError(f"checkpoint_minutes: {cfg['checkpoint_minutes']!r} must be at least 0")
+    augmentations = TASKS[task].augmentations
+    bad = [a for a in cfg["augment"] if a not in augmentations]
     if bad:
-        raise ConfigError(f"augment: {bad[0]!r} is not a {task} augmentation; "
-                          f"use {', '.join(AUGMENTATIONS[task])}")
+        raise ConfigError(f"augment: {bad[0]!r} is not a {task} augmentation; use {', '.join(augmentations)}")
     if not all(isinstance(i, str) for i in cfg["snapshot_ids"]):
         raise ConfigError(f"snapshot_ids: {cfg['snapshot_ids']} must be quoted strings like '0010' "
                           "(unquoted, YAML reads 0010 as the octal number 8)")
@@ -179,21 +216,11 @@ def validate(cfg):
         if not all(isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in cfg[key]):
             raise ConfigError(f"{key}: {cfg[key]} must be 1-based epoch numbers")
     if task == "segmentation":
-        from .label_specs import SPECS
-
-        if cfg["classes"] not in SPECS:
-            raise ConfigError(f"classes: {cfg['classes']!r} is not a class spec; known: {', '.join(SPECS)}")
-        n = SPECS[cfg["classes"]].num_classes
-        if cfg["image_size"] is not None and cfg["image_size"] % 32:
-            raise ConfigError(f"image_size: {cfg['image_size']} must be a multiple of 32 (or null)")
-        if cfg["class_weights"] is not None and len(cfg["class_weights"]) != n:
-            raise ConfigError(f"class_weights: {len(cfg['class_weights'])} values, but "
-                              f"{cfg['classes']!r} has {n} classes")
-        if cfg["ignore_index"] is not None and not 0 <= cfg["ignore_index"] < n:
-            raise ConfigError(f"ignore_index: {cfg['ignore_index']} is not a class of {cfg['classes']!r}")
-    elif cfg["snapshot_ids"] or cfg["loss"] != "ce":
-        key = "snapshot_ids" if cfg["snapshot_ids"] else "loss"
-        raise ConfigError(f"{key}: {cfg[key]!r} applies to segmentation only")
+        _segmentation_checks(cfg)
+    else:
+        for key in SEGMENTATION_ONLY:
+            if cfg[key] != DEFAULTS[key]:
+                raise ConfigError(f"{key}: {cfg[key]!r} applies to segmentation only")
     _model_checks(cfg)
     _device_checks(cfg)
     return cfg
@@ -202,14 +229,12 @@ def validate(cfg):
 def check_data(cfg):
     """What needs the data folder: its splits exist, the snapshot tiles are in validation, the
     init_from run is there. Every DDP rank runs it, so all fail alike instead of some hanging."""
-    from .datasets import check_folder
-
-    root = Path(cfg["data_root"])
-    for split in SPLITS[cfg["task"]]:
-        check_folder(root / split)
-    missing = [i for i in cfg["snapshot_ids"] if not (root / "validation" / f"{i}_sat.jpg").is_file()]
+    task = TASKS[cfg["task"]](cfg)
+    for folder in (task.train_folder, task.val_folder):
+        check_folder(folder)
+    missing = [i for i in cfg["snapshot_ids"] if not (task.val_folder / f"{i}_sat.jpg").is_file()]
     if missing:
-        raise ConfigError(f"snapshot_ids: {missing} not in {root / 'validation'}")
+        raise ConfigError(f"snapshot_ids: {missing} not in {task.val_folder}")
     if cfg["init_from"] is not None and not Path(cfg["init_from"]).exists():
         raise ConfigError(f"init_from: {cfg['init_from']} does not exist (train that run first)")
 

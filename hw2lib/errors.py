@@ -1,13 +1,15 @@
 """The one hierarchy of user-facing errors.
 
 Anything derived from `Hw2Error` is a problem with the user's input (a file, a folder, a params
-value, a checkpoint, the environment): the command line prints it as one line and exits with 2.
-Every other exception is a bug of ours and keeps its traceback.
+value, a checkpoint, the environment): the command line prints it as one line and exits with its
+`exit_code` (2; 75 for a preempted run). Every other exception is a bug of ours and keeps its
+traceback.
 """
 
 
 class Hw2Error(Exception):
     """A problem the user can fix; the message names the file or key and the problem."""
+    exit_code = 2
 
 
 class DataError(Hw2Error):
@@ -36,3 +38,12 @@ class TrainingDiverged(Hw2Error):
 
 class ReportError(Hw2Error):
     """A notebook failed; the message names it, the cell, and where the executed copy is."""
+
+
+class Preempted(Hw2Error):
+    """Training stopped on SIGTERM or SIGINT after saving its state: resume continues it."""
+    exit_code = 75  # EX_TEMPFAIL: try again later
+
+
+class RunNotTrained(Hw2Error):
+    """A batch build met a run that would still need training (`hw2 runs` trains it)."""

@@ -1,18 +1,24 @@
-"""What differs between the two tasks, decided once: data splits, loss, the score that picks the
-best epoch, and how an evaluation is summed up.
+"""What differs between the two tasks, decided once: data splits and their loading, input size,
+augmentations, the loss, how an evaluated batch becomes per-item results, the scores, the
+bootstrap statistic, and the words ("mIoU", "pixels") the report uses.
 
     task = make_task(cfg)          # Segmentation(cfg) or Classification(cfg)
     train, val = task.load()
     task.metric                    # "val_miou" or "val_acc"
+
+No other module branches on the task's name (config validation aside): they ask the task.
 """
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from .datasets import load_classification, load_segmentation
-from .label_specs import get_spec
-from .metrics import class_shares, overall_accuracy, per_class_accuracy, scores
+from .data.datasets import load_classification, load_segmentation
+from .data.label_specs import get_spec
+from .data.metrics import (class_shares, confusion_matrices, confusion_matrix, overall_accuracy,
+                           per_class_accuracy, pooled_accuracy, pooled_miou, scores)
+from .engine.losses import Loss
 
 
 @dataclass
@@ -21,12 +27,43 @@ class Split:
     targets: torch.Tensor  # (N, H', W') uint8 masks (validation: native size) or (N,) int64 labels
     ids: list              # tile ids or file names
 
+    def to(self, device):
+        return Split(self.images.to(device), self.targets.to(device), self.ids)
+
+
+def _split(images, targets, ids):
+    return Split(torch.from_numpy(images), torch.from_numpy(targets), ids)
+
 
 class Task:
-    """What the two tasks share: how a history row shows a collapsed model."""
+    """What both tasks share."""
+    name = metric = metric_name = unit = item_noun = None
+    chance = None        # the score of guessing, where it is one number
+    splits = ()          # (training folder, validation folder) under the data root
+    augmentations = ()   # the names `augment` may use
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    @property
+    def train_folder(self):
+        return Path(self.cfg["data_root"]) / self.splits[0]
+
+    @property
+    def val_folder(self):
+        return Path(self.cfg["data_root"]) / self.splits[1]
+
+    def load(self):
+        """(the training split, the validation split)."""
+        return self.load_train(), self.load_validation()
+
+    def loss(self):
+        cfg = self.cfg
+        return Loss(cfg["loss"], cfg["class_weights"], cfg["ignore_index"], cfg["lovasz_weight"],
+                    cfg["label_smoothing"])
 
     def collapsed(self, row, threshold=0.95):
-        """The class predicted for `threshold` or more of the pixels (images) at that epoch, else None."""
+        """The class predicted for `threshold` or more of the items at that epoch, else None."""
         share = row.get("val_pred_share") or {}
         top = max(share, key=share.get, default=None)
         return top if top is not None and share[top] >= threshold else None
@@ -34,34 +71,43 @@ class Task:
 
 class Segmentation(Task):
     name = "segmentation"
-    metric, metric_name = "val_miou", "mIoU"
+    metric, metric_name, unit = "val_miou", "mIoU", "pixels"
+    item_noun = "tile pairs"  # what a split folder holds
+    splits = ("train", "validation")
+    augmentations = ("flip", "rot90", "scale_crop")
+    input_size = None  # the data are loaded at `image_size`; logits are scored at the masks' size
 
     def __init__(self, cfg):
-        self.cfg = cfg
+        super().__init__(cfg)
         self.spec = get_spec(cfg["classes"])
         self.num_classes = self.spec.num_classes
+        self.class_names = list(self.spec.class_names)
+        self.item_shape = (self.num_classes, self.num_classes)  # a confusion matrix per tile
 
-    def load(self):
-        """(training tiles resized to image_size, the validation split)."""
+    def load_train(self):
         cfg = self.cfg
-        train = load_segmentation(Path(cfg["data_root"]) / "train", self.spec, cfg["image_size"], cfg["limit"])
-        return Split(torch.from_numpy(train.images), torch.from_numpy(train.masks), train.ids), \
-            self.load_validation()
+        data = load_segmentation(self.train_folder, self.spec, cfg["image_size"], cfg["limit"])
+        return _split(data.images, data.masks, data.ids)
 
     def load_validation(self):
         """Validation images resized to image_size, masks at native size (scored as the official
         evaluator scores them); val_limit keeps the snapshot tiles."""
         cfg = self.cfg
-        val = load_segmentation(Path(cfg["data_root"]) / "validation", self.spec, cfg["image_size"],
-                                cfg["val_limit"], keep=cfg["snapshot_ids"], native_masks=True)
-        return Split(torch.from_numpy(val.images), torch.from_numpy(val.masks), val.ids)
+        data = load_segmentation(self.val_folder, self.spec, cfg["image_size"], cfg["val_limit"],
+                                 keep=cfg["snapshot_ids"], native_masks=True)
+        return _split(data.images, data.masks, data.ids)
 
-    def loss(self):
-        from .losses import SegLoss
+    def logits(self, predictor, images, targets):
+        """Logits at the labels' size: upsampled to the native masks."""
+        return predictor.logits(images, size=targets.shape[-2:])
 
-        cfg = self.cfg
-        return SegLoss(cfg["loss"], cfg["class_weights"], cfg["ignore_index"], cfg["lovasz_weight"],
-                       cfg["label_smoothing"])
+    def item_results(self, targets, preds):
+        """One confusion matrix per tile: (N, C, C)."""
+        return confusion_matrices(targets, preds, self.num_classes)
+
+    def summarise(self, items, ids):
+        """(the set's confusion matrix, the per-item arrays saved for the bootstrap)."""
+        return items.sum(0), {"ids": np.array(ids), "cms": items}
 
     def scores(self, cm):
         """The history row's validation scores (official mIoU at native size, and more)."""
@@ -70,35 +116,66 @@ class Segmentation(Task):
     def best_details(self, cm):
         return {"val_iou": scores(cm, self.spec)["iou"]}
 
+    def per_class(self, best):
+        """{class: score} of a kept epoch: IoU per scored class."""
+        return best["val_iou"]
+
+    def statistic(self):
+        """The bootstrap's statistic on saved per-item results: official-class mIoU."""
+        scored = self.spec.scored
+        return lambda items, weights: pooled_miou(items["cms"], weights, scored)
+
 
 class Classification(Task):
     name = "classification"
-    metric, metric_name = "val_acc", "accuracy"
+    metric, metric_name, unit = "val_acc", "accuracy", "images"
+    item_noun = "images"
+    splits = ("train_50", "val_50")
+    augmentations = ("crop", "flip")
+    spec = None
 
     def __init__(self, cfg):
-        self.cfg = cfg
-        self.spec = None
+        super().__init__(cfg)
         self.num_classes = cfg["num_classes"]
+        self.class_names = [str(i) for i in range(self.num_classes)]
+        self.input_size = cfg["input_size"]  # images are resized to it on the device
+        self.chance = 1 / self.num_classes
 
-    def load(self):
-        root = Path(self.cfg["data_root"])
-        train = load_classification(root / "train_50", limit=self.cfg["limit"])
-        return Split(torch.from_numpy(train.images), torch.from_numpy(train.labels), train.names), \
-            self.load_validation()
+    def load_train(self):
+        data = load_classification(self.train_folder, limit=self.cfg["limit"])
+        return _split(data.images, data.labels, data.names)
 
     def load_validation(self):
-        val = load_classification(Path(self.cfg["data_root"]) / "val_50", limit=self.cfg["val_limit"])
-        return Split(torch.from_numpy(val.images), torch.from_numpy(val.labels), val.names)
+        data = load_classification(self.val_folder, limit=self.cfg["val_limit"])
+        return _split(data.images, data.labels, data.names)
 
-    def loss(self):
-        return torch.nn.CrossEntropyLoss(label_smoothing=self.cfg["label_smoothing"])
+    def logits(self, predictor, images, targets):
+        return predictor.logits(images)
+
+    item_shape = (2,)  # (label, prediction) per image
+
+    def item_results(self, targets, preds):
+        """(label, prediction) per image: (N, 2)."""
+        return torch.stack([targets, preds], 1)
+
+    def summarise(self, items, ids):
+        labels, preds = items[:, 0], items[:, 1]
+        return (confusion_matrix(labels, preds, self.num_classes),
+                {"ids": np.array(ids), "labels": labels, "preds": preds})
 
     def scores(self, cm):
         shares = class_shares(cm, 0)
-        return {"val_acc": overall_accuracy(cm), "val_pred_share": {str(c): v for c, v in enumerate(shares.tolist())}}
+        return {"val_acc": overall_accuracy(cm),
+                "val_pred_share": dict(zip(self.class_names, shares.tolist()))}
 
     def best_details(self, cm):
         return {"per_class_acc": per_class_accuracy(cm).tolist()}
+
+    def per_class(self, best):
+        return dict(zip(self.class_names, best["per_class_acc"]))
+
+    def statistic(self):
+        return lambda items, weights: pooled_accuracy(items["labels"], items["preds"], weights)
 
 
 TASKS = {"segmentation": Segmentation, "classification": Classification}

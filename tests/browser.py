@@ -75,6 +75,70 @@ DRIVE_INSPECTOR = """
 })()"""
 
 
+# Laid out as printed (A4, 12 mm margins: 186 mm = 703 CSS px wide), every visible element that
+# reaches past the printable width, and every table or <pre> whose content overflows its box.
+WIDER_THAN_THE_PAGE = """
+(() => {
+  const limit = document.documentElement.clientWidth + 1, out = [];
+  for (const el of document.body.querySelectorAll("*")) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    const tag = el.tagName.toLowerCase();
+    if (r.right > limit || ((tag === "pre" || tag === "table") && el.scrollWidth > el.clientWidth + 1))
+      out.push(tag + "." + el.className + " right=" + Math.round(r.right) + " scroll=" + el.scrollWidth);
+  }
+  return out.slice(0, 20);
+})()"""
+PRINTABLE_WIDTH_PX = round((210 - 2 * 12) / 25.4 * 96)
+
+
+def pdf_pages(data):
+    return len(re.findall(rb"/Type\s*/Page\b", data))
+
+
+def open_page(html_path):
+    """(Chromium process, its DevTools page, profile folder) with `html_path` loaded."""
+    profile = tempfile.mkdtemp(prefix="hw2-chromium-")
+    proc = subprocess.Popen([find_chromium(), *FLAGS, f"--user-data-dir={profile}",
+                             "--remote-debugging-port=0", "about:blank"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        m = re.search(r"DevTools listening on (ws://\S+)", line)
+        if m:
+            break
+    b = Page(websocket.create_connection(m.group(1), timeout=60))
+    target = b.call("Target.createTarget", url="about:blank")["targetId"]
+    port = re.search(r":(\d+)/", m.group(1)).group(1)
+    page = Page(websocket.create_connection(f"ws://127.0.0.1:{port}/devtools/page/{target}", timeout=60))
+    page.call("Network.enable")
+    page.call("Page.enable")
+    page.call("Page.navigate", url=f"file://{html_path}")
+    page.wait_for("Page.loadEventFired")
+    return proc, page, profile
+
+
+def print_check(html_path, pdf_path):
+    """(pages, pages before the appendix, elements wider than the printable area), as Chromium
+    prints the page to A4 (the PDF is written to `pdf_path`)."""
+    proc, page, profile = open_page(html_path)
+    try:
+        pdf = base64.b64decode(page.call("Page.printToPDF", preferCSSPageSize=True, printBackground=False)["data"])
+        pdf_path.write_bytes(pdf)
+        page.call("Emulation.setEmulatedMedia", media="print")
+        page.call("Emulation.setDeviceMetricsOverride", width=PRINTABLE_WIDTH_PX, height=1000,
+                  deviceScaleFactor=1, mobile=False)
+        wide = page.call("Runtime.evaluate", returnByValue=True, expression=WIDER_THAN_THE_PAGE)["result"]["value"]
+        page.call("Runtime.evaluate", expression=(
+            "document.head.insertAdjacentHTML('beforeend', "
+            "'<style>@media print { .appendix { display: none !important; } }</style>')"))
+        body = base64.b64decode(page.call("Page.printToPDF", preferCSSPageSize=True)["data"])
+        return pdf_pages(pdf), pdf_pages(body), wide
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
 def inspect(html_path, screenshot_path, width=1280):
     """Return (requested URLs, number of images, number decoded, inspector result) and write a
     screenshot PNG."""

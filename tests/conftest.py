@@ -1,7 +1,9 @@
-"""Shared paths and small helpers for the tests. Data: the embedded sample; the homework's own
-format from ../shared/data/dlcv when it exists (tests that need it skip otherwise)."""
+"""Shared paths, helpers and trained runs for the tests. Data: the embedded sample; the homework's
+own format from ../shared/data/dlcv when it exists (tests that need it skip otherwise)."""
 import contextlib
 import io
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +11,19 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
+import torchvision
 from PIL import Image
+
+from hw2lib.config import make_config
+from hw2lib.data.label_specs import get_spec
+from hw2lib.data.metrics import scores
+from hw2lib.engine.record import RunRecord
+from hw2lib.engine.run_dir import RunDir
+from hw2lib.engine.training import train
+from hw2lib.models import MODELS
+from hw2lib.models.weights import hub_cache_path
+from hw2lib.runs.reuse import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
@@ -18,6 +32,12 @@ CIFAR = SAMPLE / "cifar50"
 DLCV = ROOT.parent / "shared" / "data" / "dlcv"
 
 sys.path.insert(0, str(ROOT / "bench"))  # the official evaluator's reference re-implementation
+# Decoded data are cached per data fingerprint; the tests keep theirs apart from a user's.
+os.environ.setdefault("HW2_DATA_CACHE", str(Path(os.environ.get("TMPDIR", "/tmp")) / "hw2-test-cache"))
+
+
+def quiet(*_):
+    pass
 
 
 def hw2(*args):
@@ -35,10 +55,10 @@ def hw2(*args):
     return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
-def hw2_process(*args):
+def hw2_process(*args, **kwargs):
     """`python -m hw2lib ARGS` in a new process: the real entry point, end to end."""
     return subprocess.run([sys.executable, "-m", "hw2lib", *map(str, args)], capture_output=True,
-                          text=True, cwd=ROOT)
+                          text=True, cwd=ROOT, **kwargs)
 
 
 @pytest.fixture
@@ -53,8 +73,6 @@ def save_rgb(path, array):
 
 
 def copy_tiles(src, dst, ids):
-    import shutil
-
     dst.mkdir(parents=True, exist_ok=True)
     for i in ids:
         shutil.copy(src / f"{i}_sat.jpg", dst)
@@ -62,9 +80,20 @@ def copy_tiles(src, dst, ids):
     return dst
 
 
+def as_run(path, name=None):
+    """A trained run folder as the `Run` the notebooks' functions take."""
+    record = RunDir(path).record()
+    return Run(name or Path(path).name, record["params"], record, [])
+
+
 TINY_SEG = {"model": "fcn8s", "head_width": 16, "image_size": 64, "batch_size": 4, "epochs": 2,
             "classes": "dubai", "lr": 1e-3, "snapshot_ids": ["0001", "0003"],
             "snapshot_epochs": [1, 2]}
+
+
+def tiny(root, out, **changes):
+    """A tiny segmentation config on data `root`, writing to `out`."""
+    return make_config({**TINY_SEG, "data_root": str(root), "out_dir": str(out), **changes})
 
 
 @pytest.fixture(scope="session")
@@ -79,23 +108,89 @@ def tiny_seg_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_seg_run(tiny_seg_root, tmp_path_factory):
     """A trained 2-epoch FCN8s run folder (tiny head, 64x64)."""
-    from hw2lib.config import make_config
-    from hw2lib.training import train
-
     out = tmp_path_factory.mktemp("run") / "fcn8s"
-    train(make_config({**TINY_SEG, "data_root": str(tiny_seg_root), "out_dir": str(out)}),
-          log=lambda *_: None)
+    train(tiny(tiny_seg_root, out), log=quiet)
     return out
 
 
 @pytest.fixture(scope="session")
 def tiny_cls_run(tmp_path_factory):
     """ResNet18 trained 2 epochs on the whole 50-class sample (2,500 images, 32x32)."""
-    from hw2lib.config import make_config
-    from hw2lib.training import train
-
     out = tmp_path_factory.mktemp("cls") / "resnet18"
     cfg = make_config({"task": "classification", "model": "resnet18", "data_root": str(CIFAR),
                        "epochs": 2, "batch_size": 64, "lr": 1e-3, "augment": ["crop", "flip"],
                        "keep_checkpoints": [1], "out_dir": str(out)})
-    return out, train(cfg, log=lambda *_: None)
+    return out, train(cfg, log=quiet)
+
+
+def hand_made_run(path, cms, **params):
+    """A segmentation run folder written by hand through the real `RunDir` and `RunRecord`: its
+    kept epoch's per-tile confusion matrices `cms` (N, C, C) over the dubai classes."""
+    cms = np.asarray(cms)
+    cfg = make_config({**TINY_SEG, "out_dir": str(path), "snapshot_ids": [], "snapshot_epochs": [], **params})
+    row = {"epoch": 1, "train_loss": 1.0, "val_loss": 1.0,
+           **{f"val_{k}": v for k, v in scores(cms.sum(0), get_spec("dubai")).items()}}
+    record = RunRecord(params=cfg, complete=True, history=[row])
+    record.keep(row, "val_miou", cms.sum(0), {})
+    run = RunDir(path)
+    run.path.mkdir(parents=True)
+    run.write_record(record)
+    ids = np.array([f"{i:04d}" for i in range(len(cms))])
+    for tag in ("best", "final"):
+        run.save_evaluation(tag, epoch=1, ids=ids, cms=cms)
+    return as_run(path)
+
+
+# --- homework-format data and stand-in ImageNet weights (this machine is offline) -------------
+SNAPSHOTS = ("0010", "0097", "0107")  # the homework profile's snapshot tiles
+
+
+def arrange(dst, tiles=range(300), images_per_class=100):
+    """p1_data/{train_50,val_50} and p2_data/{train,validation} as links into dlcv."""
+    for name in ("train_50", "val_50"):
+        (dst / "p1_data" / name).mkdir(parents=True)
+    for p in sorted((DLCV / "p1_data" / "train_50").glob("*.png")):
+        idx = int(p.stem.split("_")[1])
+        if idx < images_per_class:
+            split = "val_50" if idx >= images_per_class - 10 else "train_50"
+            os.symlink(p, dst / "p1_data" / split / p.name)
+    for name in ("train", "validation"):
+        (dst / "p2_data" / name).mkdir(parents=True)
+    for i in tiles:
+        tile = f"{i:04d}"
+        split = "validation" if tile in SNAPSHOTS or i % 10 == 3 else "train"
+        for kind in ("sat.jpg", "mask.png"):
+            os.symlink(DLCV / "p2_data" / "train" / f"{tile}_{kind}", dst / "p2_data" / split / f"{tile}_{kind}")
+    return dst
+
+
+def stand_in(key, meta):
+    """A tensor of the real one's shape: small random weights, batch-norm statistics of a
+    freshly initialised network (a negative running variance would make NaN features)."""
+    if key.endswith("running_var"):
+        return torch.ones(meta.shape)
+    if not meta.is_floating_point() or key.endswith("running_mean"):
+        return torch.zeros(meta.shape, dtype=meta.dtype)
+    return torch.randn(meta.shape) * 0.01
+
+
+@pytest.fixture(scope="session")
+def torch_home(tmp_path_factory):
+    """A torch hub cache with stand-in ImageNet weights under the real files' names."""
+    home = tmp_path_factory.mktemp("torch_home")
+    old = os.environ.get("TORCH_HOME")
+    os.environ["TORCH_HOME"] = str(home)
+    for weights in {entry.weights for entry in MODELS.values()}:
+        builder = weights.__class__.__name__.removesuffix("_Weights").lower()
+        with torch.device("meta"):
+            shapes = getattr(torchvision.models, builder)().state_dict()
+        path = hub_cache_path(weights)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({k: stand_in(k, v) for k, v in shapes.items()}, path)
+    yield home
+    if old is None:
+        del os.environ["TORCH_HOME"]
+    else:
+        os.environ["TORCH_HOME"] = old
+
+

@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 
 from conftest import CIFAR, DUBAI, save_rgb
-from hw2lib.atomic import atomic_path, write_json
-from hw2lib.datasets import load_classification, load_segmentation, segmentation_pairs
+from hw2lib.data.datasets import load_classification, load_segmentation, segmentation_pairs
 from hw2lib.errors import DataError
-from hw2lib.label_specs import get_spec
+from hw2lib.data.label_specs import get_spec
 
 DUBAI_SPEC = get_spec("dubai")
 
@@ -90,36 +89,8 @@ def test_empty_or_missing_folder_is_an_error(tmp_path, make):
         segmentation_pairs(tmp_path / "x")
 
 
-def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path):
-    target = tmp_path / "metrics.json"
-    write_json(target, {"a": 1})
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("crash mid-write")
-    assert target.read_text().strip().startswith("{") and '"a": 1' in target.read_text()
-    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
-
-
 def test_validation_keeps_native_masks_and_the_snapshot_tiles_under_a_limit():
     ds = load_segmentation(DUBAI / "validation", DUBAI_SPEC, size=64, limit=3, keep=["0005", "0013"],
                            native_masks=True)
     assert ds.images.shape[1:] == (3, 64, 64) and ds.masks.shape[1:] == (512, 512)
     assert {"0005", "0013"} <= set(ds.ids) and len(ds.ids) == 5 and ds.ids == sorted(ds.ids)
-
-
-def test_written_files_follow_the_umask_and_json_is_strict(tmp_path):
-    import os
-    import stat
-
-    old = os.umask(0o022)
-    try:
-        write_json(tmp_path / "m.json", {"miou": float("nan"), "iou": [1.0, float("inf")]})
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE((tmp_path / "m.json").stat().st_mode) == 0o644
-    text = (tmp_path / "m.json").read_text()
-    assert "NaN" not in text and "Infinity" not in text
-    import json
-
-    assert json.loads(text) == {"miou": None, "iou": [1.0, None]}

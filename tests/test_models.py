@@ -4,27 +4,29 @@ import pytest
 import torch
 
 from hw2lib.errors import ConfigError, WeightsUnavailable
-from hw2lib.models import MODELS, build_model, count_parameters, model_task
+from hw2lib.models import MODELS, build_model, count_parameters
 
 SEED_PARAMETERS = {("fcn32s", 7): 184_671_054, ("fcn8s", 7): 184_629_810, ("resnet18", 50): 11_202_162}
+NARROW = {"head_width": 16}
 
 
-def small(name, num_classes):
+def small(name, num_classes, **options):
     """Every model of the table at a test-friendly size (the FCN head narrowed)."""
-    return build_model(name, num_classes, head_width=16 if MODELS[name].family == "fcn" else None)
+    return build_model(name, num_classes, {**NARROW, **options})
 
 
-@pytest.mark.parametrize("name", list(MODELS))
-def test_every_model_builds_maps_shapes_and_round_trips_its_state(name):
-    seg = model_task(name) == "segmentation"
+@pytest.mark.parametrize("name, options", [(name, {}) for name in MODELS]
+                         + [("unet16", {"decoder": "transposed"}), ("fcn8s", {"fcn_init": "torch"})])
+def test_every_model_builds_maps_shapes_and_round_trips_its_state(name, options):
+    seg = MODELS[name].task == "segmentation"
     torch.manual_seed(0)
-    model = small(name, 6).eval()
+    model = small(name, 6, **options).eval()
     x = torch.randn(2, 3, 64, 96) if seg else torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         out = model(x)
     assert out.shape == ((2, 6, 64, 96) if seg else (2, 6))
     torch.manual_seed(1)
-    again = small(name, 6).eval()
+    again = small(name, 6, **options).eval()
     again.load_state_dict(model.state_dict())
     with torch.no_grad():
         torch.testing.assert_close(again(x), out)
@@ -36,7 +38,7 @@ def test_parameter_counts_match_the_seed_report(name, classes):
 
 
 def test_fcn_variants_differ_only_by_skips():
-    counts = {n: count_parameters(build_model(n, 7, head_width=16))
+    counts = {n: count_parameters(build_model(n, 7, NARROW))
               for n in ("fcn32s", "fcn16s", "fcn8s", "fcn4s", "fcn2s")}
     # each extra skip adds a 1x1 scorer on that pool and a 2x2 upsampling
     assert counts["fcn4s"] - counts["fcn8s"] == (128 * 7 + 7) + (7 * 7 * 4 + 7) + 7 * 7 * 16 - 7 * 7 * 64
@@ -44,24 +46,46 @@ def test_fcn_variants_differ_only_by_skips():
 
 
 def test_score_relu_is_fcn32s_default_and_can_be_turned_off():
-    relu = [m for m in build_model("fcn32s", 7, head_width=8).score.modules() if isinstance(m, torch.nn.ReLU)]
+    relu = [m for m in small("fcn32s", 7).score.modules() if isinstance(m, torch.nn.ReLU)]
     assert relu
-    control = build_model("fcn32s", 7, head_width=8, score_relu=False)
+    control = small("fcn32s", 7, score_relu=False)
     assert isinstance(control.score, torch.nn.Conv2d)
-    assert count_parameters(control) == count_parameters(build_model("fcn32s", 7, head_width=8))
-    assert isinstance(build_model("fcn8s", 7, head_width=8).score, torch.nn.Conv2d)
+    assert count_parameters(control) == count_parameters(small("fcn32s", 7))
+    assert isinstance(small("fcn8s", 7).score, torch.nn.Conv2d)
+
+
+def test_fcn_starts_as_interpolation_unless_told_to_keep_torchs_initialisation():
+    torch.manual_seed(0)
+    ours = small("fcn8s", 7)
+    assert (ours.skip_scores[0].weight == 0).all() and (ours.score.bias == 4.0).all()
+    assert ours.upsample.weight[2, 2].eq(1).all() and ours.upsample.weight[2, 3].eq(0).all()
+    seed_style = small("fcn8s", 7, fcn_init="torch")
+    assert (seed_style.skip_scores[0].weight != 0).any() and (seed_style.score.bias != 4.0).all()
+
+
+def test_unet16_transposed_decoder_is_ternausnets():
+    model = small("unet16", 7, decoder="transposed")
+    ups = [m for m in model.decoder.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [(u.kernel_size, u.stride, u.padding) for u in ups] == [((4, 4), (2, 2), (1, 1))] * 5
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert model.classifier.in_channels == 32
+    # TernausNet's UNet16 (num_filters=32), counted by hand: conv 3x3 + ReLU, then a 4x4
+    # transposed conv, per block (center, dec5, dec4, dec3, dec2), then dec1 and the classifier.
+    block = lambda cin, mid, out: cin * mid * 9 + mid + mid * out * 16 + out
+    decoder = (block(512, 512, 256) + 2 * block(768, 512, 256) + block(512, 256, 64)
+               + block(192, 128, 32) + 96 * 32 * 9 + 32)
+    assert count_parameters(model) == 14_714_688 + decoder + (32 * 7 + 7)  # VGG16's convs first
 
 
 def test_fcn_refuses_sizes_that_are_not_multiples_of_32():
     with pytest.raises(ValueError, match="multiple of 32"):
-        build_model("fcn8s", 7, head_width=8)(torch.zeros(1, 3, 50, 64))
+        small("fcn8s", 7)(torch.zeros(1, 3, 50, 64))
 
 
-def test_unknown_model_and_misplaced_options_are_clear_errors():
+def test_unknown_model_is_a_clear_error_and_other_families_options_are_ignored():
     with pytest.raises(ConfigError, match="unknown model 'fcn3s'; known: .*fcn32s"):
         build_model("fcn3s", 7)
-    with pytest.raises(ConfigError, match="'unet16' has no head_width"):
-        build_model("unet16", 7, head_width=16)
+    assert count_parameters(build_model("segnet", 7, {"head_width": 16})) == count_parameters(build_model("segnet", 7))
 
 
 def test_pretrained_backbone_loads_from_a_local_file(tmp_path):
@@ -69,10 +93,10 @@ def test_pretrained_backbone_loads_from_a_local_file(tmp_path):
 
     reference = vgg16()
     torch.save(reference.state_dict(), tmp_path / "vgg16.pth")
-    model = build_model("fcn8s", 7, head_width=8, weights_path=tmp_path / "vgg16.pth")
+    model = build_model("fcn8s", 7, NARROW, weights_path=tmp_path / "vgg16.pth")
     torch.testing.assert_close(model.features[0].weight, reference.features[0].weight)
     with pytest.raises(WeightsUnavailable, match="missing.pth: no such weights file"):
-        build_model("fcn8s", 7, head_width=8, weights_path=tmp_path / "missing.pth")
+        build_model("fcn8s", 7, NARROW, weights_path=tmp_path / "missing.pth")
 
 
 def test_deeplab_backbone_loads_everything_but_fc_and_refuses_a_misfit(tmp_path):
@@ -95,7 +119,7 @@ def test_weights_files_load_without_running_pickled_code(tmp_path):
             return (os.system, (f"touch {tmp_path / 'pwned'}",))
     torch.save({"features.0.weight": Payload()}, tmp_path / "evil.pth")
     with pytest.raises(WeightsUnavailable, match="evil.pth: cannot read these weights"):
-        build_model("fcn8s", 7, head_width=8, weights_path=tmp_path / "evil.pth")
+        build_model("fcn8s", 7, NARROW, weights_path=tmp_path / "evil.pth")
     assert not (tmp_path / "pwned").exists()
 
 
@@ -106,4 +130,14 @@ def test_offline_pretrained_download_says_which_file_and_where(tmp_path, monkeyp
         raise urllib.error.URLError("no network")
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(WeightsUnavailable, match=r"vgg16-397923af.pth.*\n.*" + str(tmp_path)):
-        build_model("fcn32s", 7, head_width=8, pretrained=True)
+        build_model("fcn32s", 7, NARROW, pretrained=True)
+
+
+def test_resnet18_with_a_50_way_head_has_the_reports_parameter_count():
+    assert count_parameters(build_model("resnet18", 50)) == 11_202_162
+
+
+@pytest.mark.parametrize("name", ["resnet34", "vgg16"])
+def test_other_backbones_output_one_score_per_class(name):
+    with torch.no_grad():
+        assert build_model(name, 50).eval()(torch.zeros(2, 3, 32, 32)).shape == (2, 50)

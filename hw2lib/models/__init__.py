@@ -1,10 +1,10 @@
 """The model table: every model is built by name, as a plain `nn.Module`.
 
-    >>> model = build_model("fcn8s", num_classes=7, head_width=64)
+    >>> model = build_model("fcn8s", num_classes=7, options={"head_width": 64})
 
 A model knows nothing of folders, files or the engine. Segmentation models map (N, 3, H, W) to
-(N, C, H, W) logits; classifiers map (N, 3, H, W) to (N, C). `head_width` and `score_relu` are
-options of the FCN family only.
+(N, C, H, W) logits; classifiers map (N, 3, H, W) to (N, C). A model family has its own options
+(config keys): the FCNs `head_width`, `score_relu` and `fcn_init`, UNet16 `decoder`.
 """
 from dataclasses import dataclass
 from functools import partial
@@ -24,20 +24,21 @@ from .unet import UNet16
 class ModelEntry:
     build: Callable      # (num_classes, pretrained=, weights_path=, **options) -> nn.Module
     task: str            # "segmentation" or "classification"
-    family: str          # "fcn" for the FCN family (the only one with head_width / score_relu)
     weights: object      # the torchvision ImageNet weights that `pretrained: true` loads
+    options: tuple = ()  # the config keys this model takes as keyword arguments
 
 
+FCN_OPTIONS = ("head_width", "score_relu", "fcn_init")
 MODELS = {
-    **{name: ModelEntry(partial(FCN, skips=skips), "segmentation", "fcn", tvm.VGG16_Weights.IMAGENET1K_V1)
+    **{name: ModelEntry(partial(FCN, skips=skips), "segmentation", tvm.VGG16_Weights.IMAGENET1K_V1, FCN_OPTIONS)
        for name, skips in SKIPS.items()},
-    "unet16": ModelEntry(UNet16, "segmentation", "unet", tvm.VGG16_Weights.IMAGENET1K_V1),
-    "segnet": ModelEntry(SegNet, "segmentation", "segnet", tvm.VGG16_BN_Weights.IMAGENET1K_V1),
-    "deeplabv3_resnet101": ModelEntry(DeepLabV3, "segmentation", "deeplab",
-                                      tvm.ResNet101_Weights.IMAGENET1K_V1),
-    **{name: ModelEntry(partial(classifier, name), "classification", "classifier", weights)
+    "unet16": ModelEntry(UNet16, "segmentation", tvm.VGG16_Weights.IMAGENET1K_V1, ("decoder",)),
+    "segnet": ModelEntry(SegNet, "segmentation", tvm.VGG16_BN_Weights.IMAGENET1K_V1),
+    "deeplabv3_resnet101": ModelEntry(DeepLabV3, "segmentation", tvm.ResNet101_Weights.IMAGENET1K_V1),
+    **{name: ModelEntry(partial(classifier, name), "classification", weights)
        for name, (_, weights) in BACKBONES.items()},
 }
+MODEL_OPTIONS = sorted({key for entry in MODELS.values() for key in entry.options})
 
 
 def _entry(name):
@@ -46,32 +47,26 @@ def _entry(name):
     return MODELS[name]
 
 
-def model_task(name):
-    return _entry(name).task
-
-
-def build_model(name, num_classes, head_width=None, score_relu=None, pretrained=False,
-                weights_path=None):
-    """Build model `name`; options left at None keep the model's defaults.
+def build_model(name, num_classes, options=None, pretrained=False, weights_path=None):
+    """Build model `name`. `options` (a config, or any dict) gives the model's own options; those
+    missing or None keep the model's defaults, and other keys are ignored.
 
     `pretrained` loads ImageNet backbone weights through torchvision's weights API (from its cache,
     or downloading); `weights_path` loads them from a local file instead.
     """
     entry = _entry(name)
-    options = {k: v for k, v in (("head_width", head_width), ("score_relu", score_relu)) if v is not None}
-    if options and entry.family != "fcn":
-        raise ConfigError(f"model {name!r} has no {' or '.join(options)} option; leave it unset (null)")
+    chosen = {k: v for k, v in (options or {}).items() if k in entry.options and v is not None}
     return entry.build(num_classes, pretrained=pretrained or weights_path is not None,
-                       weights_path=weights_path, **options)
+                       weights_path=weights_path, **chosen)
 
 
 def count_parameters(model):
     return sum(p.numel() for p in model.parameters())
 
 
-def describe_model(name, num_classes, head_width=None, score_relu=None, grouped=False):
+def describe_model(name, num_classes, options=None, grouped=False):
     """The printed network, then a last line `params: N` (`N` with thousands separators if
     `grouped`)."""
-    model = build_model(name, num_classes, head_width, score_relu)
+    model = build_model(name, num_classes, options)
     count = count_parameters(model)
     return f"{model}\nparams: {count:,}" if grouped else f"{model}\nparams: {count}"

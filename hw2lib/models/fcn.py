@@ -14,6 +14,9 @@ including its ReLU after the classifier (`score_relu`, on by default for fcn32s 
 starves negative scores, so comparing fcn32s with fcn8s also needs an fcn32s with
 `score_relu: false`). Every upsampling is a learnt ConvTranspose2d with kernel = stride. Inputs
 must be multiples of 32 pixels.
+
+`fcn_init` says how the new layers start: "interpolation" (the default; see below) or "torch",
+PyTorch's default initialisation of every layer, as the seed author's code leaves them.
 """
 import torch
 from torch import nn
@@ -33,7 +36,7 @@ def nearest_upsampling_init(up):
 
 
 class FCN(nn.Module):
-    def __init__(self, num_classes, skips=(), head_width=4096, score_relu=None,
+    def __init__(self, num_classes, skips=(), head_width=4096, score_relu=None, fcn_init="interpolation",
                  pretrained=False, weights_path=None):
         super().__init__()
         self.skips = tuple(skips)
@@ -51,9 +54,13 @@ class FCN(nn.Module):
                                       for _ in self.skips)
         final = 2 ** (self.skips[-1] if self.skips else 5)
         self.upsample = nn.ConvTranspose2d(num_classes, num_classes, final, stride=final)
-        # Start as the paper does: upsamplings as fixed-looking interpolation (here nearest, since
-        # kernel = stride) and zero skip scorers, so every variant begins as a plain FCN32s
-        # instead of painting random checkerboards.
+        if fcn_init == "interpolation":
+            self.start_as_interpolation(score)
+
+    def start_as_interpolation(self, score):
+        """Start as the paper does: upsamplings as fixed-looking interpolation (here nearest, since
+        kernel = stride) and zero skip scorers, so every variant begins as a plain FCN32s instead
+        of painting random checkerboards."""
         for up in [*self.skip_ups, self.upsample]:
             nearest_upsampling_init(up)
         for scorer in self.skip_scores:

@@ -1,0 +1,45 @@
+"""Image files: decoding with errors that name the file, one resize rule, PNG writing."""
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..atomic import atomic_path
+from ..errors import DataError
+
+
+def read_rgb(path):
+    """Decode an image file into an (H, W, 3) uint8 array."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"{path}: cannot decode image ({e})") from None
+
+
+def resize(array, size, nearest=False):
+    """`array` (H, W[, 3]) uint8 resized to `size` (an int for square, or (width, height)) with
+    PIL: bilinear for images, nearest for masks. `size=None` or the same size returns it as is."""
+    if size is None:
+        return array
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if array.shape[1::-1] == size:
+        return array
+    return np.asarray(Image.fromarray(array).resize(size, Image.NEAREST if nearest else Image.BILINEAR))
+
+
+def png_bytes(array):
+    """PNG encoding of a uint8 (H, W) or (H, W, 3) array."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_png(path, array):
+    """Save a uint8 (H, W) or (H, W, 3) array as PNG, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(png_bytes(array))

@@ -1,0 +1,1 @@
+"""The training engine: run folder, checkpoints, loss, transforms, runtime, inference, the loop."""

@@ -1,0 +1,383 @@
+"""The training loop for both tasks, read top-down: set up, start or resume, then for each epoch
+train one epoch, evaluate, save.
+
+    hw2 train params/sample/runs.yaml --run fcn8s --set epochs=3
+    hw2 train params/sample/runs.yaml --run fcn8s --resume     # after a preemption or a crash
+    hw2 train params/sample/runs.yaml --run fcn8s --set epochs=5 --resume --extend
+    torchrun --nproc_per_node 2 -m hw2lib train params/sample/runs.yaml --run fcn8s   # DDP
+
+All randomness of an epoch (data order, augmentation, dropout) is seeded from (seed, epoch), and
+the generators' states are saved with the run: a run resumed from `last.pt`, whether it stopped
+between epochs or in the middle of one, repeats exactly what an unbroken run does. Under DDP the
+data order is shared and each rank draws its own augmentation and dropout.
+
+`last.pt` (weights, optimiser, generators, record) is written at most every `checkpoint_minutes`,
+on SIGTERM or SIGINT (after the current step, then the run stops with `Preempted`), and at the
+end only with `keep_last`. A fresh run is built beside its folder and swapped in once it has
+saved something (see `RunDir`). `--resume --extend` continues with more epochs as a warm
+restart: the learning-rate schedule is re-planned over the new total.
+"""
+import contextlib
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import torch
+
+from ..config import OPERATIONAL_KEYS, check_data
+from ..errors import CheckpointError, ConfigError, Preempted, TrainingDiverged
+from ..models import build_model
+from ..tasks import make_task
+from .checkpoint import compact_state_dict, load_checkpoint
+from .inference import Predictor, evaluate_split
+from .preemption import StopRequest
+from .provenance import run_environment
+from .record import RunRecord
+from .run_dir import RunDir
+from .run_key import cache_key
+from .runtime import Distributed, Optimisation, ProgressBar, autocast, resolve_device, resolve_precision
+from .snapshots import write_snapshot_inputs, write_snapshots
+from .transforms import Augmentation, to_input
+
+STOP_CHECK_EVERY_DDP = 20  # under DDP the ranks agree on stopping every this many steps
+
+
+def now_utc():
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class EpochLoss:
+    """Sums an epoch's finite batch losses on the device (no host sync per step), and counts the
+    non-finite ones and their longest run. Under fp16 GradScaler skips an overflowing batch, so
+    only a persistent run of them means divergence; in fp32/bf16 one non-finite loss does."""
+    FIELDS = ("sum", "finite", "bad", "streak", "longest")
+
+    def __init__(self, device, state=None):
+        for name in self.FIELDS:
+            value = torch.zeros((), dtype=torch.float64) if state is None else state[name]
+            setattr(self, name, value.to(device))
+
+    def add(self, loss):
+        ok = torch.isfinite(loss.detach())
+        self.sum += torch.where(ok, loss.detach().double(), 0.0)
+        self.finite += ok
+        self.bad += ~ok
+        self.streak = (self.streak + 1) * ~ok
+        self.longest = torch.maximum(self.longest, self.streak)
+
+    def state_dict(self):
+        return {name: getattr(self, name).cpu() for name in self.FIELDS}
+
+    def result(self, ddp, precision, patience=10):
+        """(mean finite loss, number of non-finite batches, diverged?) over all ranks."""
+        total, finite, bad = ddp.sum(torch.stack([self.sum, self.finite, self.bad])).tolist()
+        longest = ddp.max(self.longest.clone()).item()
+        diverged = finite == 0 or (bad > 0 and precision != "fp16") or longest >= patience
+        return (total / finite if finite else float("nan")), int(bad), diverged
+
+
+@dataclass
+class Setup:
+    """Everything a run trains with, made once."""
+    cfg: dict
+    task: object
+    device: torch.device
+    ddp: Distributed
+    precision: str
+    train_set: object
+    val_set: object
+    model: torch.nn.Module      # what the step calls (DDP-wrapped under torchrun)
+    raw_model: torch.nn.Module  # what is saved and evaluated
+    loss_fn: torch.nn.Module
+    optim: Optimisation
+    predictor: Predictor
+    run: RunDir
+    log: object
+    steps: int                  # optimiser steps per epoch and rank
+
+
+@dataclass
+class RunState:
+    """Where the run stands: its record, the folder it writes, the next epoch, a stopped epoch's
+    partial state, and when last.pt was last written."""
+    record: RunRecord
+    writer: RunDir
+    next_epoch: int
+    partial: dict = None
+    last_saved: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=time.time)
+    wall_before: float = 0.0
+
+
+def initial_model(cfg, task, device):
+    """The model, with ImageNet or `init_from` weights as the config says, on `device`."""
+    torch.manual_seed(cfg["seed"])
+    fresh = cfg["init_from"] is None  # ImageNet weights only for a run that does not inherit any
+    model = build_model(cfg["model"], task.num_classes, cfg, pretrained=cfg["pretrained"] and fresh,
+                        weights_path=cfg["weights_path"] if fresh else None)
+    if not fresh:
+        path = RunDir(cfg["init_from"]).checkpoint("best")
+        state = load_checkpoint(path)
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError:
+            raise ConfigError(f"init_from: {path} holds a {state['params']['model']} model that does "
+                              f"not fit {cfg['model']} with these options") from None
+    model = model.to(device)
+    return model.to(memory_format=torch.channels_last) if cfg["channels_last"] else model
+
+
+def on_device_if_it_fits(split, device):
+    """The split moved to the GPU when it takes less than a quarter of the free memory."""
+    if device.type != "cuda":
+        return split
+    free, _ = torch.cuda.mem_get_info(device)
+    return split.to(device) if split.images.numel() + split.targets.numel() < free // 4 else split
+
+
+def set_up(cfg, log):
+    check_data(cfg)  # every rank, before any work
+    device = resolve_device(cfg["device"])
+    ddp = Distributed(device)
+    device = ddp.local_device(device)
+    task = make_task(cfg)
+    train_set, val_set = (on_device_if_it_fits(split, device) for split in task.load())
+    steps = len(ddp.shard(torch.arange(len(train_set.images)))) // cfg["batch_size"]
+    if steps == 0:
+        raise ConfigError(f"batch_size: {cfg['batch_size']} exceeds the {len(train_set.images)} "
+                          "training items (per rank)")
+    precision = resolve_precision(cfg["precision"], device)
+    raw_model = initial_model(cfg, task, device)
+    model = raw_model if ddp.world == 1 else torch.nn.parallel.DistributedDataParallel(
+        raw_model, device_ids=[device.index] if device.type == "cuda" else None)
+    return Setup(cfg, task, device, ddp, precision, train_set, val_set, model, raw_model,
+                 task.loss().to(device), Optimisation(cfg, model.parameters(), steps, device, precision),
+                 Predictor(raw_model, cfg, device, precision), RunDir(cfg["out_dir"]), log, steps)
+
+
+def start_run(s):
+    """A fresh run: built in a staging folder beside the old one until it has saved something."""
+    cfg = s.cfg
+    record = RunRecord(params=cfg, cache_key=cache_key(cfg), started_at=now_utc(),
+                       snapshots={"ids": cfg["snapshot_ids"], "tile_miou": {}},
+                       data={"train": len(s.train_set.images), "val": len(s.val_set.images)})
+    writer = s.run.staging() if s.ddp.main else s.run
+    if s.ddp.main and cfg["snapshot_ids"]:
+        write_snapshot_inputs(writer, s.task.val_folder, cfg["snapshot_ids"], s.task.spec)
+    return RunState(record, writer, next_epoch=1)
+
+
+def check_resumable(state, cfg, world, extend, path):
+    """Refuse a resume that would not continue the same run, naming every difference."""
+    saved = state["params"]
+    diff = [f"{k}: {saved.get(k)!r} -> {cfg[k]!r}" for k in cfg
+            if k not in OPERATIONAL_KEYS and k != "epochs" and saved.get(k) != cfg[k]]
+    if state.get("world_size", 1) != world:
+        diff.append(f"world size: {state.get('world_size', 1)} -> {world}")
+    if diff:
+        raise CheckpointError(f"cannot resume {path}: parameters differ from the checkpoint's: "
+                              + "; ".join(diff))
+    if extend and cfg["epochs"] <= saved["epochs"]:
+        raise CheckpointError(f"--extend needs more epochs than the {saved['epochs']} planned; "
+                              f"got epochs {cfg['epochs']}")
+    if not extend and cfg["epochs"] != saved["epochs"]:
+        raise CheckpointError(f"cannot resume {path}: epochs {saved['epochs']} -> {cfg['epochs']}; "
+                              "use --resume --extend to continue as a warm restart over the new total")
+    if state["epoch"] >= cfg["epochs"]:
+        raise CheckpointError(f"{path} is already trained to epoch {state['epoch']} of {cfg['epochs']}")
+
+
+def resume_run(s, extend):
+    """The run continued from its last.pt (after a whole epoch, or in the middle of one)."""
+    path = s.run.require_resumable()
+    state = load_checkpoint(path, map_location=s.device)
+    check_resumable(state, s.cfg, s.ddp.world, extend, path)
+    s.raw_model.load_state_dict(state["model"])
+    s.optim.load_state_dict(state, path)
+    record = RunRecord.from_dict(state["record"])
+    if extend:
+        record.schedule_replanned.append({"after_epoch": state["epoch"], "epochs": s.cfg["epochs"]})
+        s.log(f"extending {s.run.path} from {record.params['epochs']} to {s.cfg['epochs']} epochs: "
+              "warm restart, the learning-rate schedule is re-planned over the new total")
+        # The key follows what the run was trained with: the new params and the re-planning.
+        record.cache_key = cache_key(s.cfg, record.schedule_replanned)
+    record.params, record.complete, record.finished_at = s.cfg, False, None
+    partial = state.get("partial")
+    where = f"epoch {state['epoch'] + 1}, step {partial['step']}" if partial else f"epoch {state['epoch']}"
+    s.log(f"resuming {s.run.path} after {where}")
+    return RunState(record, s.run, state["epoch"] + 1, partial, wall_before=record.wall_time_s)
+
+
+def save_state(s, state, epoch, partial=None):
+    """last.pt: everything a resume needs. `epoch` is the last completed epoch; `partial` the
+    state of the next one when it stopped part-way."""
+    weights = {"model": s.raw_model.state_dict(), "params": s.cfg, "epoch": epoch,
+               "num_classes": s.task.num_classes, "precision": s.precision}
+    state.record.wall_time_s = round(state.wall_before + time.time() - state.started, 3)
+    state.writer.save_checkpoint("last", {**weights, **s.optim.state_dict(), "world_size": s.ddp.world,
+                                          "record": state.record.to_dict(), "partial": partial})
+    state.last_saved = time.monotonic()
+    swap_in(s, state)
+
+
+def swap_in(s, state):
+    """Once a fresh run has saved something, it replaces the old run folder whole."""
+    if state.writer is not s.run:
+        state.writer = s.run.replace(state.writer)
+
+
+def rng_states(device):
+    states = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def set_rng_states(states, device):
+    torch.set_rng_state(states["cpu"])
+    if "cuda" in states:
+        torch.cuda.set_rng_state(states["cuda"], device)
+
+
+def stop_now(s, stop, step):
+    """Whether a stop was asked for (on any rank, under DDP: checked every few steps)."""
+    if s.ddp.world == 1:
+        return stop.requested
+    if step % STOP_CHECK_EVERY_DDP:
+        return False
+    return bool(s.ddp.max(torch.tensor(float(stop.requested), device=s.device)).item())
+
+
+def train_one_epoch(s, state, epoch, stop):
+    """One pass over the epoch's data order in whole batches (from the saved step when this epoch
+    stopped part-way before); returns the epoch's `EpochLoss` and its start learning rate."""
+    cfg, partial = s.cfg, state.partial if epoch == state.next_epoch else None
+    seed = cfg["seed"] * 1000 + epoch
+    order = s.ddp.shard(torch.randperm(len(s.train_set.images), generator=torch.Generator().manual_seed(seed)))
+    order = order.to(s.train_set.images.device)  # once per epoch: the steps slice it in place
+    own_seed = seed * 64 + s.ddp.rank  # this rank's augmentation and dropout
+    torch.manual_seed(own_seed)
+    augmentation = Augmentation(cfg["augment"], own_seed, s.device)
+    losses, first, lr_start, elapsed = EpochLoss(s.device), 0, s.optim.lr(), 0.0
+    if partial is not None:
+        augmentation.load_state_dict(partial["augmentation"])
+        set_rng_states(partial["rng"], s.device)
+        losses = EpochLoss(s.device, partial["losses"])
+        first, lr_start, elapsed = partial["step"], partial["lr_start"], partial["seconds"]
+    started, bs = time.time(), cfg["batch_size"]
+    s.raw_model.train()
+    bar = ProgressBar(s.steps - first, f"epoch {epoch}/{cfg['epochs']}")
+    for step in range(first, s.steps):
+        idx = order[step * bs:(step + 1) * bs]
+        x = to_input(s.train_set.images[idx], s.device, s.task.input_size, cfg["channels_last"])
+        y = s.train_set.targets[idx].to(s.device, non_blocking=True).long()
+        x, y = augmentation(x, y)
+        with autocast(s.device, s.precision):
+            loss = s.loss_fn(s.model(x), y)
+        s.optim.step(loss)
+        losses.add(loss)
+        bar.step(loss)
+        if step + 1 < s.steps and stop_now(s, stop, step + 1):
+            bar.close()
+            stop_part_way(s, state, stop, {"epoch": epoch,
+                "step": step + 1, "losses": losses.state_dict(), "augmentation": augmentation.state_dict(),
+                "rng": rng_states(s.device), "lr_start": lr_start, "seconds": elapsed + time.time() - started})
+    bar.close()
+    return losses, lr_start, elapsed + time.time() - started
+
+
+def stop_part_way(s, state, stop, partial):
+    """Save the epoch's partial state and stop: a resume continues from this very step."""
+    epoch = partial["epoch"]
+    if s.ddp.main:
+        save_state(s, state, epoch - 1, partial)
+        s.run.write_record(state.record)
+    s.ddp.barrier()
+    raise Preempted(f"{s.run.path}: stopped by {stop.name or 'another rank'} in epoch {epoch} after "
+                    f"step {partial['step']} of {s.steps}; its state is saved in last.pt. Continue "
+                    "with `hw2 train ... --resume` or `hw2 runs`.")
+
+
+def end_epoch(s, state, epoch, epoch_result):
+    """Evaluate, record, and save what this epoch keeps."""
+    cfg, task, record = s.cfg, s.task, state.record
+    losses, lr_start, seconds = epoch_result
+    train_loss, bad, diverged = losses.result(s.ddp, s.precision)
+    if diverged:
+        kept = (f"{s.run.checkpoint('last')} keeps an earlier state" if s.run.checkpoint("last").is_file()
+                else "no state of this run was saved")
+        raise TrainingDiverged(f"training loss became {'nan' if bad else train_loss} in epoch {epoch} "
+                               f"({bad} non-finite batches); stopped ({kept}). Lower lr or use fp32.")
+    s.ddp.share_buffers(s.raw_model)
+    t0 = time.time()
+    evaluation = evaluate_split(s.predictor, s.val_set, s.loss_fn, s.ddp)
+    row = {"epoch": epoch, "train_loss": train_loss, "val_loss": evaluation.loss, **task.scores(evaluation.cm),
+           "lr_start": lr_start, "lr": s.optim.last_lr, "seconds": round(seconds + time.time() - t0, 3)}
+    if bad:
+        row["nonfinite_batches"] = bad
+    record.add(row)
+    last = epoch == cfg["epochs"]
+    kept = record.keeps(row, task.metric, last)
+    if kept:
+        record.keep(row, task.metric, evaluation.cm, task.best_details(evaluation.cm))
+    if s.ddp.main:
+        save_epoch(s, state, epoch, evaluation, kept)
+    s.log(f"epoch {epoch}/{cfg['epochs']}  train_loss {train_loss:.4f}  val_loss {row['val_loss']:.4f}  "
+          f"{task.metric} {row[task.metric]:.4f}  ({row['seconds']:.1f}s)")
+
+
+def save_epoch(s, state, epoch, evaluation, kept):
+    """best.pt and its evaluation when kept, epoch_<k>.pt when asked for, snapshots, the final
+    evaluation, last.pt when it is due, and the record."""
+    cfg, writer, record = s.cfg, state.writer, state.record
+    weights = {"model": compact_state_dict(s.raw_model, s.precision), "params": cfg, "epoch": epoch,
+               "num_classes": s.task.num_classes, "precision": s.precision, "metrics": record.history[-1]}
+    if kept:
+        writer.save_checkpoint("best", weights)
+        writer.save_evaluation("best", epoch=epoch, **evaluation.items)
+    if epoch in cfg["keep_checkpoints"]:
+        writer.save_checkpoint(epoch, weights)
+    writer.save_evaluation("final", epoch=epoch, **evaluation.items)
+    if cfg["snapshot_ids"] and epoch in cfg["snapshot_epochs"]:
+        record.snapshots["tile_miou"][str(epoch)] = write_snapshots(
+            writer, s.predictor, s.val_set, cfg["snapshot_ids"], s.task.spec, epoch)
+    last = epoch == cfg["epochs"]
+    due = time.monotonic() - state.last_saved >= 60 * cfg["checkpoint_minutes"]
+    if (last and cfg["keep_last"]) or (due and not last):
+        save_state(s, state, epoch)
+    elif last:
+        writer.drop_checkpoint("last")
+    record.wall_time_s = round(state.wall_before + time.time() - state.started, 3)
+    writer.write_record(record)
+    swap_in(s, state)
+
+
+def finish(s, state):
+    record = state.record
+    if s.ddp.main:
+        record.complete, record.finished_at = True, now_utc()
+        record.wall_time_s = round(state.wall_before + time.time() - state.started, 3)
+        s.run.write_record(record)
+    s.ddp.barrier()
+    return record.to_dict()
+
+
+def train(cfg, resume=False, extend=False, log=print):
+    """Train as `cfg` says; return the run's record (also written to out_dir/metrics.json)."""
+    s = set_up(cfg, log)
+    with s.run.lock(log) if s.ddp.main else contextlib.nullcontext():  # one lock holder per run
+        state = resume_run(s, extend) if resume else start_run(s)
+        state.record.environment = {**run_environment(s.device), "precision": s.precision,
+                                    "world_size": s.ddp.world}
+        state.record.worker = {"host": socket.gethostname(), "pid": os.getpid(), "device": str(s.device)}
+        try:
+            with StopRequest() as stop:
+                for epoch in range(state.next_epoch, cfg["epochs"] + 1):
+                    end_epoch(s, state, epoch, train_one_epoch(s, state, epoch, stop))
+        except BaseException:
+            if state.writer is not s.run:  # nothing of the new run was saved: the old folder stays
+                state.writer.discard()
+            raise
+        return finish(s, state)

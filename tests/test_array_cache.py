@@ -1,0 +1,29 @@
+import numpy as np
+
+from conftest import DUBAI, copy_tiles, save_rgb
+from hw2lib.data.datasets import load_segmentation
+from hw2lib.data.label_specs import get_spec
+
+SPEC = get_spec("dubai")
+
+
+def test_decoded_data_are_cached_and_a_changed_folder_is_decoded_again(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("HW2_DATA_CACHE", str(cache))
+    folder = copy_tiles(DUBAI / "validation", tmp_path / "v", ["0000", "0001"])
+    first = load_segmentation(folder, SPEC, size=64)
+    assert len(list(cache.iterdir())) == 1
+    again = load_segmentation(folder, SPEC, size=64)
+    assert isinstance(again.images, np.memmap) and again.ids == ["0000", "0001"]
+    np.testing.assert_array_equal(again.images, first.images)
+    np.testing.assert_array_equal(again.masks, first.masks)
+    save_rgb(folder / "0001_mask.png", SPEC.encode(np.zeros((512, 512), np.uint8)))
+    changed = load_segmentation(folder, SPEC, size=64)
+    assert len(list(cache.iterdir())) == 2 and (changed.masks[1] == 0).all()
+    assert len(list(cache.iterdir())) == len({p.name for p in cache.iterdir() if not p.name.startswith(".")})
+
+
+def test_the_cache_can_be_turned_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("HW2_DATA_CACHE", "off")
+    folder = copy_tiles(DUBAI / "validation", tmp_path / "v", ["0000"])
+    assert not isinstance(load_segmentation(folder, SPEC, size=64).images, np.memmap)

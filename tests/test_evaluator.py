@@ -1,0 +1,116 @@
+"""`hw2 miou` and `hw2 viz-mask`, run as a user runs them (a real process)."""
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+from conftest import DUBAI, ROOT, hw2, save_rgb
+from hw2lib.data.datasets import read_mask
+from hw2lib.data.images import read_rgb
+from hw2lib.data.label_specs import get_spec
+from hw2lib.data.metrics import boundary_band
+from official_miou import mean_iou_score, read_masks
+
+
+def write_random_masks(folder, n, seed, base=None):
+    """RGB masks of arbitrary colours (off-palette and pure red included)."""
+    folder.mkdir()
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        rgb = rng.integers(0, 256, (64, 80, 3)) if base is None else base[i]
+        save_rgb(folder / f"{i:04d}_mask.png", rgb)
+    return folder
+
+
+def test_miou_equals_official_evaluator_on_arbitrary_colours(tmp_path):
+    rng = np.random.default_rng(7)
+    # Blocky random masks so classes overlap in a realistic way, then perturbed colours.
+    labels = np.repeat(np.repeat(rng.integers(0, 256, (6, 8, 10, 3)), 8, 1), 8, 2)
+    labels[:, :8, :8] = (255, 0, 0)
+    preds = np.where(rng.random(labels.shape) < 0.7, labels, rng.integers(0, 256, labels.shape))
+    g = write_random_masks(tmp_path / "g", 6, 0, labels)
+    p = write_random_masks(tmp_path / "p", 6, 0, preds)
+    out = hw2("miou", "-g", g, "-p", p, "--json")
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    expected, ious = mean_iou_score(read_masks(p), read_masks(g), verbose=False)
+    assert abs(got["miou"] - expected) < 1e-9
+    assert list(got["per_class"]) == get_spec("deepglobe").scored_names
+    np.testing.assert_allclose(list(got["per_class"].values()), ious, rtol=0, atol=1e-9)
+
+
+def test_miou_equals_official_evaluator_on_homework_masks(tmp_path, dlcv):
+    src = dlcv / "p2_data" / "train"
+    names = sorted(p.name for p in src.glob("*_mask.png"))[:40]
+    (tmp_path / "g").mkdir()
+    (tmp_path / "p").mkdir()
+    for k, name in enumerate(names):
+        shutil.copy(src / name, tmp_path / "g")
+        rgb = read_rgb(src / name)
+        save_rgb(tmp_path / "p" / name, np.roll(rgb, 5 * k, axis=1))  # a shifted "prediction"
+    out = hw2("miou", "-g", tmp_path / "g", "-p", tmp_path / "p")
+    assert out.returncode == 0, out.stderr
+    expected, _ = mean_iou_score(read_masks(tmp_path / "p"), read_masks(tmp_path / "g"), verbose=False)
+    last = out.stdout.strip().splitlines()[-1]
+    assert last == f"mean_iou: {expected:f}"
+    assert len(out.stdout.strip().splitlines()) == 7
+
+
+def test_miou_lists_unpaired_names(tmp_path):
+    g = write_random_masks(tmp_path / "g", 3, 1)
+    p = write_random_masks(tmp_path / "p", 2, 2)
+    save_rgb(p / "extra_mask.png", np.zeros((64, 80, 3)))
+    out = hw2("miou", "-g", g, "-p", p)
+    assert out.returncode == 2
+    assert "only in" in out.stderr and "0002_mask.png" in out.stderr and "extra_mask.png" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_miou_names_a_truncated_mask_and_a_missing_folder(tmp_path):
+    g = write_random_masks(tmp_path / "g", 2, 1)
+    p = write_random_masks(tmp_path / "p", 2, 2)
+    (p / "0001_mask.png").write_bytes((p / "0001_mask.png").read_bytes()[:100])
+    out = hw2("miou", "-g", g, "-p", p)
+    assert out.returncode == 2 and "0001_mask.png: cannot decode" in out.stderr
+    out = hw2("miou", "-g", tmp_path / "nope", "-p", p)
+    assert out.returncode == 2 and "nope: no such folder" in out.stderr
+
+
+def test_miou_names_an_empty_prediction_folder(tmp_path):
+    g = write_random_masks(tmp_path / "g", 2, 1)
+    (tmp_path / "empty").mkdir()
+    out = hw2("miou", "-g", g, "-p", tmp_path / "empty")
+    assert out.returncode == 2 and "empty: empty, it holds no .png masks" in out.stderr
+
+
+def test_miou_on_the_dubai_sample_with_its_spec(tmp_path):
+    out = hw2("miou", "-g", DUBAI / "validation", "-p", DUBAI / "validation", "--classes", "dubai", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["miou"] == 1.0
+
+
+def test_miou_path_imports_no_torch(tmp_path):
+    g = write_random_masks(tmp_path / "g", 2, 1)
+    code = ("import sys; from hw2lib.cli import main; "
+            f"main(['miou', '-g', {str(g)!r}, '-p', {str(g)!r}]); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_viz_mask_draws_tint_and_edges(tmp_path):
+    sat, mask = DUBAI / "validation" / "0000_sat.jpg", DUBAI / "validation" / "0000_mask.png"
+    out = hw2("viz-mask", "--img", sat, "--seg", mask, "--classes", "dubai", "--out", tmp_path / "v.png")
+    assert out.returncode == 0, out.stderr
+    viz, image = read_rgb(tmp_path / "v.png"), read_rgb(sat)
+    assert viz.shape == image.shape
+    spec = get_spec("dubai")
+    labels = read_mask(mask, spec)
+    colours = spec.encode(labels)
+    edges = boundary_band(labels)
+    assert edges.any() and (viz[edges] == colours[edges]).all()
+    inner = ~edges
+    expected = np.round(0.7 * image[inner].astype(np.float32) + 0.3 * colours[inner].astype(np.float32))
+    assert np.abs(viz[inner].astype(int) - expected).max() <= 1

@@ -1,0 +1,58 @@
+"""`hw2 runs` on a local Ray instance the tests start (CPU only), over the smoke profile's dry run
+(its own folder, runs/smoke-dry/)."""
+import shutil
+
+import pytest
+
+from conftest import ROOT
+from hw2lib.runs.graph import ordered, outcome_table, train_all
+
+ray = pytest.importorskip("ray")
+PROFILE = "smoke-dry"
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    shutil.rmtree(ROOT / "runs" / PROFILE, ignore_errors=True)
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, configure_logging=False)  # two fake GPUs
+    yield
+    ray.shutdown()
+
+
+def by_name(outcomes):
+    return {o.name: o for o in outcomes}
+
+
+def test_the_graph_puts_parents_first_and_only_takes_what_is_asked_for():
+    assert ordered("smoke", ["fcn8s_lovasz", "fcn32s"]) == ["fcn32s", "fcn8s", "fcn8s_lovasz"]
+    names = ordered("smoke")
+    assert names.index("fcn8s") < names.index("fcn8s_lovasz") and len(names) == 11
+
+
+def test_runs_on_ray_overlap_on_their_own_gpus_in_fresh_processes_and_a_fine_tune_waits(local_ray):
+    only = ["fcn8s_ce_finetune", "fcn32s"]
+    outcomes = by_name(train_all(PROFILE, only=only, parallel=2, gpus_per_run=1, log=print))
+    assert all(o.action == "trained" for o in outcomes.values()), outcome_table(outcomes.values())
+    a, b, child = outcomes["fcn32s"], outcomes["fcn8s"], outcomes["fcn8s_ce_finetune"]
+    assert a.started < b.finished and b.started < a.finished  # the independent runs overlapped
+    assert {a.worker["cuda_visible_devices"], b.worker["cuda_visible_devices"]} == {"0", "1"}
+    assert "[GPU 0]" in outcome_table(outcomes.values()) and "[GPU 1]" in outcome_table(outcomes.values())
+    assert len({a.worker["pid"], b.worker["pid"], child.worker["pid"]}) == 3  # a fresh worker each
+    assert child.started >= b.finished
+    again = by_name(train_all(PROFILE, only=only, parallel=2, log=print))
+    assert {o.action for o in again.values()} == {"reused"}
+
+
+def test_a_failed_run_is_reported_and_the_runs_that_do_not_need_it_go_on(local_ray, monkeypatch):
+    monkeypatch.setenv("HW2_SET", "class_weights=[1,1,1,1,1,1]")  # refused by classification runs only
+    outcomes = by_name(train_all(PROFILE, only=["resnet34", "fcn2s"], parallel=2, log=print))
+    assert outcomes["resnet34"].action == "failed"
+    assert "class_weights: [1, 1, 1, 1, 1, 1] applies to segmentation only" in outcomes["resnet34"].result
+    assert outcomes["fcn2s"].action == "trained"
+
+
+def test_the_children_of_a_failed_run_are_skipped_with_the_reason(local_ray, monkeypatch):
+    monkeypatch.setenv("HW2_SET", "lr=-1")
+    outcomes = by_name(train_all(PROFILE, only=["fcn8s_lovasz"], parallel=2, log=print))
+    assert outcomes["fcn8s"].action == "failed" and "lr: -1 must be positive" in outcomes["fcn8s"].result
+    assert (outcomes["fcn8s_lovasz"].action, outcomes["fcn8s_lovasz"].result) == ("skipped", "its parent fcn8s did not finish")
