@@ -65,7 +65,7 @@ def time_run(name, root, args):
     """Train run `name` two epochs in its own process; its measurements, or its error."""
     cfg = run_config("homework", name, str(root))
     out = Path(args.work) / name
-    sets = [f"epochs=2", f"limit={args.limit}", f"val_limit={args.val_limit}", "pretrained=false",
+    sets = [f"data_root={cfg['data_root']}", "epochs=2", f"limit={args.limit}", f"val_limit={args.val_limit}", "pretrained=false",
             f"out_dir={out}", "snapshot_epochs=[1,2]" if cfg["snapshot_ids"] else "snapshot_epochs=[]",
             "keep_checkpoints=[]", "warmup_epochs=0"]
     if parent("homework", name):

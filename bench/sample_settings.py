@@ -6,7 +6,7 @@ beside the variants it was chosen over, trained from scratch on this machine's C
 
 Each row: the run, what differs from the sample profile, the kept epoch and its
 score (mIoU at native size, or accuracy), whether the model is collapsed (>= 95% of predictions
-one class), and the training seconds. Runs go to /tmp/hw2_sample_settings/, not runs/.
+one class), the largest predicted class share at each epoch, and the training seconds. Runs go to /tmp/hw2_sample_settings/, not runs/.
 """
 import argparse
 import time
@@ -24,6 +24,7 @@ SEGMENTATION = [
     ("fcn8s", {"lr": 1e-3, "warmup_epochs": 0}),
     ("fcn8s", {"class_weights": None}),
     ("fcn32s", {}),
+    ("fcn32s", {"fcn_init": "torch"}),  # the seed's initialisation of the new layers
     ("fcn32s_no_relu", {}),
     ("fcn32s_no_relu", {"lr": 1e-3, "warmup_epochs": 0}),
     ("fcn32s_no_relu", {"seed": 1}),
@@ -38,21 +39,26 @@ CLASSIFICATION = [
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--classification", action="store_true", help="the ResNet18 variants instead")
+    ap.add_argument("--runs", nargs="*", help="only the rows of these runs")
     args = ap.parse_args()
     print(f"machine: {cpu_name()}, capability {torch.backends.cpu.get_cpu_capability()}, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}")
-    print("| run | change from the sample profile | epoch kept | score (kept epoch) | collapsed | train s |")
-    print("|---|---|---|---|---|---|")
+    print("| run | change from the sample profile | epoch kept | score (kept epoch) | collapsed | "
+          "largest class share per epoch | train s |")
+    print("|---|---|---|---|---|---|---|")
     for name, change in CLASSIFICATION if args.classification else SEGMENTATION:
+        if args.runs and name not in args.runs:
+            continue
         cfg = {**run_config("sample", name), **change, "out_dir": f"/tmp/hw2_sample_settings/{name}"}
         t = time.time()
         record = train(cfg, log=lambda *_: None)
         metric = make_task(cfg).metric
         collapsed = collapsed_class(record)
+        shares = [max(r["val_pred_share"].values()) for r in record["history"]]
         print(f"| {name} | {', '.join(f'{k}: {v}' for k, v in change.items()) or '—'} | "
               f"{record['best']['epoch']} of {cfg['epochs']} | {record['best'][metric]:.4f} | "
-              f"{'yes: ' + str(collapsed) if collapsed is not None else 'no'} | {time.time() - t:.0f} |",
-              flush=True)
+              f"{'yes: ' + str(collapsed) if collapsed is not None else 'no'} | "
+              f"{', '.join(f'{x:.2f}' for x in shares)} | {time.time() - t:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 list every request the page made, check its images decoded, take a full-page screenshot, and
 drive the page's mask inspector like a reader would."""
 import base64
+import contextlib
 import json
 import re
 import shutil
@@ -96,32 +97,37 @@ def pdf_pages(data):
     return len(re.findall(rb"/Type\s*/Page\b", data))
 
 
-def open_page(html_path):
-    """(Chromium process, its DevTools page, profile folder) with `html_path` loaded."""
+@contextlib.contextmanager
+def opened(html_path):
+    """The DevTools page of a headless Chromium that has loaded `html_path`."""
     profile = tempfile.mkdtemp(prefix="hw2-chromium-")
     proc = subprocess.Popen([find_chromium(), *FLAGS, f"--user-data-dir={profile}",
                              "--remote-debugging-port=0", "about:blank"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    for line in proc.stderr:
-        m = re.search(r"DevTools listening on (ws://\S+)", line)
-        if m:
-            break
-    b = Page(websocket.create_connection(m.group(1), timeout=60))
-    target = b.call("Target.createTarget", url="about:blank")["targetId"]
-    port = re.search(r":(\d+)/", m.group(1)).group(1)
-    page = Page(websocket.create_connection(f"ws://127.0.0.1:{port}/devtools/page/{target}", timeout=60))
-    page.call("Network.enable")
-    page.call("Page.enable")
-    page.call("Page.navigate", url=f"file://{html_path}")
-    page.wait_for("Page.loadEventFired")
-    return proc, page, profile
+    try:
+        for line in proc.stderr:
+            m = re.search(r"DevTools listening on (ws://\S+)", line)
+            if m:
+                break
+        b = Page(websocket.create_connection(m.group(1), timeout=60))
+        target = b.call("Target.createTarget", url="about:blank")["targetId"]
+        port = re.search(r":(\d+)/", m.group(1)).group(1)
+        page = Page(websocket.create_connection(f"ws://127.0.0.1:{port}/devtools/page/{target}", timeout=60))
+        page.call("Network.enable")
+        page.call("Page.enable")
+        page.call("Page.navigate", url=f"file://{html_path}")
+        page.wait_for("Page.loadEventFired")
+        yield page
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def print_check(html_path, pdf_path):
     """(pages, pages before the appendix, elements wider than the printable area), as Chromium
     prints the page to A4 (the PDF is written to `pdf_path`)."""
-    proc, page, profile = open_page(html_path)
-    try:
+    with opened(html_path) as page:
         pdf = base64.b64decode(page.call("Page.printToPDF", preferCSSPageSize=True, printBackground=False)["data"])
         pdf_path.write_bytes(pdf)
         page.call("Emulation.setEmulatedMedia", media="print")
@@ -133,33 +139,12 @@ def print_check(html_path, pdf_path):
             "'<style>@media print { .appendix { display: none !important; } }</style>')"))
         body = base64.b64decode(page.call("Page.printToPDF", preferCSSPageSize=True)["data"])
         return pdf_pages(pdf), pdf_pages(body), wide
-    finally:
-        proc.kill()
-        proc.wait()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def inspect(html_path, screenshot_path, width=1280):
     """Return (requested URLs, number of images, number decoded, inspector result) and write a
     screenshot PNG."""
-    profile = tempfile.mkdtemp(prefix="hw2-chromium-")
-    proc = subprocess.Popen([find_chromium(), *FLAGS, f"--user-data-dir={profile}",
-                             "--remote-debugging-port=0", "about:blank"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        for line in proc.stderr:
-            m = re.search(r"DevTools listening on (ws://\S+)", line)
-            if m:
-                break
-        browser = websocket.create_connection(m.group(1), timeout=60)
-        b = Page(browser)
-        target = b.call("Target.createTarget", url="about:blank")["targetId"]
-        port = re.search(r":(\d+)/", m.group(1)).group(1)
-        page = Page(websocket.create_connection(f"ws://127.0.0.1:{port}/devtools/page/{target}", timeout=60))
-        page.call("Network.enable")
-        page.call("Page.enable")
-        page.call("Page.navigate", url=f"file://{html_path}")
-        page.wait_for("Page.loadEventFired")
+    with opened(html_path) as page:
         inspector = page.call("Runtime.evaluate", returnByValue=True, awaitPromise=True,
                               expression=DRIVE_INSPECTOR)["result"].get("value")
         images = page.call("Runtime.evaluate", returnByValue=True, expression=(
@@ -175,7 +160,3 @@ def inspect(html_path, screenshot_path, width=1280):
         urls = [e["params"]["request"]["url"] for e in page.events
                 if e.get("method") == "Network.requestWillBeSent"]
         return urls, images[0], images[1], inspector
-    finally:
-        proc.kill()
-        proc.wait()
-        shutil.rmtree(profile, ignore_errors=True)

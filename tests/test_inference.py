@@ -5,11 +5,13 @@ import shutil
 import numpy as np
 import torch
 
-from conftest import CIFAR, hw2
+from conftest import CIFAR, hw2, quiet, tiny
 from hw2lib.data.datasets import load_classification, read_mask
 from hw2lib.data.label_specs import get_spec
-from hw2lib.engine.inference import load_trained, penultimate_features
+from hw2lib.engine.checkpoint import load_checkpoint
+from hw2lib.engine.inference import evaluate_folder, load_trained, penultimate_features
 from hw2lib.engine.run_dir import RunDir
+from hw2lib.engine.training import train
 from official_miou import mean_iou_score
 
 
@@ -86,3 +88,12 @@ def test_classify_refuses_a_segmentation_checkpoint(tiny_seg_run, tmp_path):
     result = hw2("classify", CIFAR / "val_50", tmp_path / "pred.csv", "--checkpoint", tiny_seg_run / "best.pt")
     assert result.returncode == 2 and "a segmentation checkpoint (fcn8s)" in result.stderr
     assert not (tmp_path / "pred.csv").exists()
+
+
+def test_a_bf16_run_keeps_16_bit_weights_that_score_exactly_what_training_recorded(tiny_seg_root, tmp_path):
+    record = train(tiny(tiny_seg_root, tmp_path / "r", precision="bf16", epochs=1), log=quiet)
+    state = load_checkpoint(tmp_path / "r" / "best.pt")
+    assert state["model"]["head.0.weight"].dtype == torch.bfloat16
+    assert state["model"]["score.weight"].dtype == torch.float32  # the FCN scores in fp32
+    _, evaluation = evaluate_folder(tmp_path / "r" / "best.pt", tiny_seg_root / "validation", "cpu")
+    assert np.array_equal(evaluation.cm, np.array(record["best"]["confusion_matrix"]))

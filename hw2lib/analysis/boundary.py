@@ -9,6 +9,7 @@ subset make the gains comparable with a paired bootstrap (`evidence.py`).
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ..data.metrics import boundary_band, confusion_matrices
@@ -37,8 +38,6 @@ class BoundaryStudy:
 
     def table(self):
         """mIoU per run and subset, as a DataFrame (rows: runs)."""
-        import pandas as pd
-
         rows = {label: {f"{s} mIoU": self.score(label, s) for s in SUBSETS} for label in self.runs}
         return pd.DataFrame.from_dict(rows, orient="index")
 

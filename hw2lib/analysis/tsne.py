@@ -11,6 +11,7 @@ leave-one-out k-NN accuracy and silhouette score, in the 2-D embedding and the f
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
@@ -78,8 +79,6 @@ class TsneStudy:
     names: list        # file names
 
     def quality_table(self):
-        import pandas as pd
-
         return pd.DataFrame(self.quality).T
 
     def confused_examples(self, top=3, per_pair=4):

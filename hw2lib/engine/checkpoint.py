@@ -5,8 +5,9 @@ A checkpoint is a dict of tensors and plain Python values (numbers, strings, lis
 code) is refused with a clear error and its payload never runs.
 
 Weights of a run trained under bf16 (or fp16) autocast are stored in that 16-bit format where
-autocast computes in it anyway (convolution and linear weights and biases): evaluating the stored
-weights under the run's precision gives exactly the same outputs, at half the disk space.
+autocast computes in it anyway (convolution and linear weights and biases, but for a layer a
+model marks `runs_in_fp32`): evaluating the stored weights under the run's precision gives
+exactly the same outputs, at half the disk space.
 """
 import pickle
 from pathlib import Path
@@ -45,6 +46,7 @@ def compact_state_dict(model, precision):
     dtype = AUTOCAST_DTYPES.get(precision)
     if dtype is None:
         return state
-    cast = {f"{name}.{p}" for name, m in model.named_modules() if isinstance(m, _AUTOCAST_LAYERS)
+    cast = {f"{name}.{p}" for name, m in model.named_modules()
+            if isinstance(m, _AUTOCAST_LAYERS) and not getattr(m, "runs_in_fp32", False)
             for p in ("weight", "bias") if getattr(m, p, None) is not None}
     return {k: v.to(dtype) if k in cast else v for k, v in state.items()}

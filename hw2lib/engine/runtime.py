@@ -12,6 +12,7 @@ import time
 
 import torch
 from torch import distributed as dist
+from tqdm.auto import tqdm
 
 from ..errors import CheckpointError
 
@@ -65,8 +66,6 @@ class ProgressBar:
     def __init__(self, total, desc):
         self.bar = None
         if show_progress():
-            from tqdm.auto import tqdm
-
             self.bar = tqdm(total=total, desc=desc, leave=False, mininterval=0.5)
         self.shown = time.monotonic()
 

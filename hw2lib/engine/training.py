@@ -313,8 +313,10 @@ def end_epoch(s, state, epoch, epoch_result):
     s.ddp.share_buffers(s.raw_model)
     t0 = time.time()
     evaluation = evaluate_split(s.predictor, s.val_set, s.loss_fn, s.ddp)
+    val_seconds = time.time() - t0
     row = {"epoch": epoch, "train_loss": train_loss, "val_loss": evaluation.loss, **task.scores(evaluation.cm),
-           "lr_start": lr_start, "lr": s.optim.last_lr, "seconds": round(seconds + time.time() - t0, 3)}
+           "lr_start": lr_start, "lr": s.optim.last_lr, "seconds": round(seconds + val_seconds, 3),
+           "val_seconds": round(val_seconds, 3)}
     if bad:
         row["nonfinite_batches"] = bad
     record.add(row)

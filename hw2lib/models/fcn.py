@@ -47,6 +47,7 @@ class FCN(nn.Module):
             nn.Conv2d(head_width, head_width, 3, padding=1), nn.ReLU(inplace=True), nn.Dropout2d(0.1),
         )
         score = nn.Conv2d(head_width, num_classes, 1)
+        score.runs_in_fp32 = True  # see forward; checkpoints keep its weights in fp32 too
         self.score = nn.Sequential(score, nn.ReLU(inplace=True)) if score_relu else score
         # One 1x1 scorer per skipped pool, and one x2 upsampling into each skip.
         self.skip_scores = nn.ModuleList(nn.Conv2d(POOL_CHANNELS[k], num_classes, 1) for k in self.skips)
@@ -80,7 +81,12 @@ class FCN(nn.Module):
             x = layer(x)
             if i in POOL_INDEX.values():
                 pools[len(pools) + 1] = x
-        y = self.score(self.head(x))
+        # The class scores in fp32 even under autocast: on CPUs with AMX, oneDNN's bf16 backward of
+        # a 1x1 convolution with 4096 input and fewer than 16 output channels corrupts the heap
+        # (torch 2.14.1), and a 4096 -> C scorer costs nothing measurable in fp32 anywhere.
+        x = self.head(x)
+        with torch.autocast(x.device.type, enabled=False):
+            y = self.score(x.float())
         for k, up, scorer in zip(self.skips, self.skip_ups, self.skip_scores):
             y = up(y) + scorer(pools[k])
         return self.upsample(y)

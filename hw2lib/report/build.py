@@ -237,7 +237,7 @@ def dry_run_banner(profile):
     scale = "; ".join(f"{task}: " + ", ".join(f"{k} {v}" for k, v in values.items())
                       for task, values in DRY_RUN.items())
     return (f"> **This is a dry run** of profile `{profile.removesuffix(DRY_SUFFIX)}` at toy scale "
-            f"({scale}; precision auto on a GPU, fp32 on a CPU). It proves that the data, the weights, "
+            f"({scale}; precision auto). It proves that the data, the weights, "
             "every model, every notebook and this page work; its numbers are not results.\n\n")
 
 

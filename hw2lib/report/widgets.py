@@ -21,6 +21,7 @@ import secrets
 from pathlib import Path
 from string import Template
 
+import ipywidgets as w
 from PIL import Image
 
 from ..data.images import png_bytes, resize
@@ -58,8 +59,6 @@ class MaskInspector:
         return self.box
 
     def _build(self):
-        import ipywidgets as w
-
         first = next(iter(self.runs.values()))
         self.model = w.Dropdown(options=list(self.runs), description="model")
         self.tile = w.Dropdown(options=first.snapshot_ids(), description="tile")

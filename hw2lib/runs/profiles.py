@@ -15,8 +15,6 @@ into `runs/<profile>-dry/`: see `DRY_RUN`.
 import os
 from pathlib import Path
 
-import torch
-
 from ..config import make_config, read_yaml
 from ..errors import ConfigError
 
@@ -34,11 +32,7 @@ DRY_RUN = {
     "segmentation": {"epochs": 1, "image_size": 96, "limit": 8, "val_limit": 6, "batch_size": 8},
     "classification": {"epochs": 1, "input_size": 64, "limit": 100, "val_limit": 100, "batch_size": 100},
 }
-# A dry run's precision: auto (bf16 on a GPU with it). On a CPU fp32: on CPUs with AMX, oneDNN's
-# bf16 backward of a 1x1 convolution with 4096 input channels (the FCN score layer) corrupts the
-# heap (torch 2.14.1: "corrupted size vs. prev_size", measured on a Xeon with AMX), and a dry run
-# proves the pipeline, not the speed.
-DRY_PRECISION = {"cpu": "fp32", "cuda": "auto"}
+
 
 
 def params_dir(profile):
@@ -122,8 +116,7 @@ def config_from_runs_yaml(runs_yaml, name, data_root=None, overrides=(), dry=Fal
 
 def dry_values(values):
     """The toy-scale overrides of a dry run for a run's values."""
-    device = "cuda" if torch.cuda.is_available() and values.get("device", "auto") != "cpu" else "cpu"
-    out = {**DRY_RUN[values["task"]], "precision": DRY_PRECISION[device], "warmup_epochs": 0}
+    out = {**DRY_RUN[values["task"]], "precision": "auto", "warmup_epochs": 0}
     for key in ("snapshot_epochs", "keep_checkpoints"):
         if values.get(key):
             out[key] = sorted({min(e, out["epochs"]) for e in values[key]})
