@@ -83,7 +83,7 @@ def copy_tiles(src, dst, ids):
 def as_run(path, name=None):
     """A trained run folder as the `Run` the notebooks' functions take."""
     record = RunDir(path).record()
-    return Run(name or Path(path).name, record["params"], record, [])
+    return Run(name or Path(path).name, {**record["params"], "out_dir": str(path)}, record, [])
 
 
 TINY_SEG = {"model": "fcn8s", "head_width": 16, "image_size": 64, "batch_size": 4, "epochs": 2,
@@ -164,29 +164,20 @@ def arrange(dst, tiles=range(300), images_per_class=100):
     return dst
 
 
-def stand_in(key, meta):
-    """A tensor of the real one's shape: small random weights, batch-norm statistics of a
-    freshly initialised network (a negative running variance would make NaN features)."""
-    if key.endswith("running_var"):
-        return torch.ones(meta.shape)
-    if not meta.is_floating_point() or key.endswith("running_mean"):
-        return torch.zeros(meta.shape, dtype=meta.dtype)
-    return torch.randn(meta.shape) * 0.01
-
-
 @pytest.fixture(scope="session")
 def torch_home(tmp_path_factory):
-    """A torch hub cache with stand-in ImageNet weights under the real files' names."""
+    """A torch hub cache with stand-in ImageNet weights under the real files' names: each network
+    as torchvision initialises it (random, but with working batch-norm statistics and features
+    that differ from image to image, as trained weights' do)."""
     home = tmp_path_factory.mktemp("torch_home")
     old = os.environ.get("TORCH_HOME")
     os.environ["TORCH_HOME"] = str(home)
     for weights in {entry.weights for entry in MODELS.values()}:
         builder = weights.__class__.__name__.removesuffix("_Weights").lower()
-        with torch.device("meta"):
-            shapes = getattr(torchvision.models, builder)().state_dict()
+        torch.manual_seed(0)
         path = hub_cache_path(weights)
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({k: stand_in(k, v) for k, v in shapes.items()}, path)
+        torch.save(getattr(torchvision.models, builder)().state_dict(), path)
     yield home
     if old is None:
         del os.environ["TORCH_HOME"]

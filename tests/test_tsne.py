@@ -1,6 +1,12 @@
+import shutil
+
 import numpy as np
+import pytest
+import torch
 
 from conftest import as_run
+from hw2lib.engine.checkpoint import load_checkpoint, save_checkpoint
+from hw2lib.errors import CheckpointError
 from hw2lib.analysis.tsne import cluster_quality, knn_accuracy, most_confused_pairs, tsne_2d, tsne_study
 
 
@@ -49,3 +55,14 @@ def test_a_tsne_study_of_a_trained_run_measures_both_checkpoints(tiny_cls_run):
     assert 0 <= study.quality["kept"]["knn_acc_features"] <= 1 and study.quality["kept"]["chance"] == 1 / 50
     pairs, rows = study.confused_examples(top=2, per_pair=3)
     assert len(pairs) == 2 and all(len(images) <= 3 for images in rows.values())
+
+
+def test_identical_features_are_a_clear_error_not_a_crash(tiny_cls_run, tmp_path):
+    out, _ = tiny_cls_run
+    state = load_checkpoint(out / "best.pt")
+    state["model"] = {k: torch.zeros_like(v) if k.startswith("layer4") else v for k, v in state["model"].items()}
+    broken = tmp_path / "resnet18"
+    shutil.copytree(out, broken)
+    save_checkpoint(broken / "best.pt", state)
+    with pytest.raises(CheckpointError, match="penultimate features are the same for every image"):
+        tsne_study(as_run(broken), {"kept": "best"})

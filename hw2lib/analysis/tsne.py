@@ -109,6 +109,9 @@ def tsne_study(run, checkpoints, seed=0, k=5):
         if not np.isfinite(feats).all():
             raise CheckpointError(f"{path}: its penultimate features are not finite (NaN or inf); "
                                   "the model's weights or batch-norm statistics are broken")
+        if np.ptp(feats, axis=0).max() == 0:  # scikit-learn's t-SNE crashes on identical points
+            raise CheckpointError(f"{path}: its penultimate features are the same for every image; "
+                                  "there is nothing to embed (the model's weights are degenerate)")
         preds = torch.cat([predictor.logits(b).argmax(1) for b in val.images.split(predictor.batch_size)]).cpu().numpy()
         emb = tsne_2d(feats, seed=seed)
         panels[title] = (emb, labels, preds != labels)

@@ -28,7 +28,8 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 import torch
-from jupyter_client import KernelManager
+from jupyter_client import AsyncKernelManager
+from nbclient.exceptions import DeadKernelError
 from nbconvert import HTMLExporter
 
 from ..analysis.evidence import format_interval, run_interval
@@ -67,30 +68,37 @@ def temporary_environ(**variables):
                 os.environ[k] = v
 
 
+def kernels_on_unix_sockets(folder):
+    """A kernel manager class whose kernels talk over unix sockets in `folder` (ipc), not over
+    unencrypted TCP ports; one folder per notebook, so several can run at once. It is the async
+    manager nbclient uses by default: with a blocking one, a kernel that dies is never noticed."""
+    class IpcKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(transport="ipc", ip=str(Path(folder) / "kernel"), **kwargs)
+    return IpcKernelManager
+
+
 def execute(notebook, profile, data_root, out_path, overrides=None):
     """Run one notebook with its profile's parameters (and `overrides` of them); return the
     executed notebook."""
     params = read_yaml(params_dir(profile) / f"{notebook}.yaml")
     # A batch build reads finished runs only: `hw2 runs` has trained them.
     params.update(profile=profile, data_root=data_root, train_missing=False, **(overrides or {}))
-    # A local kernel talks over unix sockets (ipc), not unencrypted TCP ports; each kernel's
-    # sockets get their own name, so several notebooks can run at once.
-    sockets = Path(tempfile.mkdtemp(prefix="hw2-kernel-")) / "ipc"
-    kernel = KernelManager(kernel_name="python3", transport="ipc", ip=str(sockets))
+    where = f"the executed notebook, with the error, is kept at {out_path}"
+    sockets = tempfile.mkdtemp(prefix="hw2-kernel-")
     try:  # the kernel inherits HW2_PROGRESS=0: one log line per epoch, no progress bars
         with temporary_environ(HW2_PROGRESS="0"):
             pm.execute_notebook(ROOT / "notebooks" / f"{notebook}.ipynb", out_path, parameters=params,
                                 cwd=ROOT / "notebooks", kernel_name="python3", progress_bar=False,
-                                log_output=False, km=kernel)
+                                log_output=False, kernel_manager_class=kernels_on_unix_sockets(sockets))
     except pm.PapermillExecutionError as e:
-        raise ReportError(
-            f"notebooks/{notebook}.ipynb failed in cell {e.cell_index} (execution count "
-            f"{e.exec_count}): {e.ename}: {e.evalue}\n"
-            f"the executed notebook, with the error, is kept at {out_path}") from None
-    finally:  # a kernel manager we made is ours to stop
-        if kernel.has_kernel:
-            kernel.shutdown_kernel(now=True)
-        shutil.rmtree(sockets.parent, ignore_errors=True)
+        raise ReportError(f"notebooks/{notebook}.ipynb failed in cell {e.cell_index} (execution count "
+                          f"{e.exec_count}): {e.ename}: {e.evalue}\n{where}") from None
+    except DeadKernelError:
+        raise ReportError(f"notebooks/{notebook}.ipynb: its kernel died (a crash in native code, or "
+                          f"out of memory); {where}") from None
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
     return nbformat.read(out_path, as_version=4)
 
 
