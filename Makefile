@@ -1,5 +1,7 @@
 # The two commands a user types: `make test` and `make report`. Each sets up .venv first if needed.
 #   make report [PROFILE=sample] [DATA_ROOT=/path/to/hw2_data] [DRY=1] [SET="precision=bf16 ..."]
+#               [RUNS="--parallel 2 | --gpus-per-run 0.5 | --address auto"]
+#   make runs   (the same options): only train or reuse the runs, as `hw2 runs`
 #   make check PROFILE=homework DATA_ROOT=/path/to/hw2_data     # preflight, no training
 PYTHON ?= python3
 VENV := .venv
@@ -8,10 +10,11 @@ PROFILE ?= sample
 DATA_ROOT ?=
 DRY ?=
 SET ?=
+RUNS ?=
 CHROMIUM ?= chromium
 DATA_ARG = $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 
-.PHONY: setup test report check report-pdf lab bench
+.PHONY: setup test runs report check report-pdf lab bench
 
 # Reinstall only when the requirements or the package metadata changed: near-instant otherwise.
 $(STAMP): requirements.txt pyproject.toml
@@ -27,8 +30,11 @@ setup: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
+runs: $(STAMP)
+	$(VENV)/bin/hw2 runs --profile $(PROFILE) $(DATA_ARG) $(if $(DRY),--dry-run) $(if $(SET),--set $(SET)) $(RUNS)
+
 report: $(STAMP)
-	$(VENV)/bin/hw2 report --profile $(PROFILE) $(DATA_ARG) $(if $(DRY),--dry-run) $(if $(SET),--set $(SET))
+	$(VENV)/bin/hw2 report --profile $(PROFILE) $(DATA_ARG) $(if $(DRY),--dry-run) $(if $(SET),--set $(SET)) $(RUNS)
 
 check: $(STAMP)
 	$(VENV)/bin/hw2 check --profile $(PROFILE) $(DATA_ARG)
@@ -47,3 +53,5 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python bench/bench_miou.py
 	$(VENV)/bin/python bench/bench_train.py
+	$(VENV)/bin/python bench/engine_costs.py
+	$(VENV)/bin/python bench/flops.py

@@ -18,6 +18,8 @@ must be multiples of 32 pixels.
 `fcn_init` says how the new layers start: "interpolation" (the default; see below) or "torch",
 PyTorch's default initialisation of every layer, as the seed author's code leaves them.
 """
+import contextlib
+
 import torch
 from torch import nn
 
@@ -85,7 +87,8 @@ class FCN(nn.Module):
         # a 1x1 convolution with 4096 input and fewer than 16 output channels corrupts the heap
         # (torch 2.14.1), and a 4096 -> C scorer costs nothing measurable in fp32 anywhere.
         x = self.head(x)
-        with torch.autocast(x.device.type, enabled=False):
+        fp32 = torch.amp.is_autocast_available(x.device.type)  # not on the meta device
+        with torch.autocast(x.device.type, enabled=False) if fp32 else contextlib.nullcontext():
             y = self.score(x.float())
         for k, up, scorer in zip(self.skips, self.skip_ups, self.skip_scores):
             y = up(y) + scorer(pools[k])
