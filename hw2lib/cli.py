@@ -110,8 +110,8 @@ def cmd_runs(args):
     from .runs.profiles import OVERRIDES
 
     with temporary_environ(**{OVERRIDES: " ".join(args.set)}):
-        outcomes = train_all(args.profile, args.data_root, args.dry_run, args.only, args.parallel,
-                             args.gpus_per_run, args.address)
+        outcomes = train_all(args.profile, args.data_root, dry_run=args.dry_run, only=args.only,
+                             parallel=args.parallel, gpus_per_run=args.gpus_per_run, address=args.address)
     print(outcome_table(outcomes))
     if any(o.action == "preempted" for o in outcomes):
         return 75

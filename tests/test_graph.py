@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, hw2
 from hw2lib.runs.graph import ordered, outcome_table, train_all
 
 ray = pytest.importorskip("ray")
@@ -56,3 +56,11 @@ def test_the_children_of_a_failed_run_are_skipped_with_the_reason(local_ray, mon
     outcomes = by_name(train_all(PROFILE, only=["fcn8s_lovasz"], parallel=2, log=print))
     assert outcomes["fcn8s"].action == "failed" and "lr: -1 must be positive" in outcomes["fcn8s"].result
     assert (outcomes["fcn8s_lovasz"].action, outcomes["fcn8s_lovasz"].result) == ("skipped", "its parent fcn8s did not finish")
+
+
+def test_hw2_runs_ends_with_its_table_and_reuses_in_this_process(local_ray):
+    out = hw2("runs", "--profile", "smoke", "--dry-run", "--only", "fcn32s")
+    assert out.returncode == 0, out.stderr
+    header, row = out.stdout.strip().splitlines()[-2:]
+    assert header.split() == ["run", "what", "happened", "device", "seconds", "result"]
+    assert row.split()[:3] == ["fcn32s", "reused", "cpu"] and "val_miou" in row

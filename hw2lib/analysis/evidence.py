@@ -106,7 +106,7 @@ def paired_bootstrap(a, b, statistic, resamples=RESAMPLES, seed=0):
                      statistic(b, whole)[0] - statistic(a, whole)[0], n, resamples)
 
 
-def difference_of_differences(a1, b1, a2, b2, statistic, resamples=RESAMPLES, seed=0):
+def difference_of_differences(a1, b1, a2, b2, statistic, *, resamples=RESAMPLES, seed=0):
     """(stat(b1) - stat(a1)) - (stat(b2) - stat(a2)) on the same resamples: e.g. whether a gain
     on boundary pixels exceeds the gain on interior pixels (the same tiles in all four)."""
     for x, y in ((a1, b1), (a2, b2)):

@@ -38,7 +38,7 @@ def nearest_upsampling_init(up):
 
 
 class FCN(nn.Module):
-    def __init__(self, num_classes, skips=(), head_width=4096, score_relu=None, fcn_init="interpolation",
+    def __init__(self, num_classes, *, skips=(), head_width=4096, score_relu=None, fcn_init="interpolation",
                  pretrained=False, weights_path=None):
         super().__init__()
         self.skips = tuple(skips)

@@ -269,8 +269,8 @@ def combined(executed, profile, data_root, seconds, seed):
     return nb
 
 
-def build_report(profile="sample", data_root=None, dry_run=False, overrides=(), graph=None, seed_results=None,
-                 log=print):
+def build_report(profile="sample", data_root=None, *, dry_run=False, overrides=(), graph=None,
+                 seed_results=None, log=print):
     """Train or reuse every run (`hw2 runs`), run every notebook on the finished runs, and write
     the report; return the report's path. `overrides` ("key=value") apply to every run of the
     profile (e.g. precision=bf16); `graph` says how the runs are placed (see `train_all`);
