@@ -5,7 +5,8 @@ import shutil
 import pytest
 
 from conftest import ROOT, hw2
-from hw2lib.runs.graph import ordered, outcome_table, train_all
+from hw2lib.errors import ConfigError
+from hw2lib.runs.graph import ordered, outcome_table, probe_nodes, train_all
 
 ray = pytest.importorskip("ray")
 PROFILE = "smoke-dry"
@@ -64,3 +65,10 @@ def test_hw2_runs_ends_with_its_table_and_reuses_in_this_process(local_ray):
     header, row = out.stdout.strip().splitlines()[-2:]
     assert header.split() == ["run", "what", "happened", "device", "seconds", "result"]
     assert row.split()[:3] == ["fcn32s", "reused", "cpu"] and "val_miou" in row
+
+
+def test_every_node_says_whether_it_sees_the_runs_folder_and_the_data(local_ray, tmp_path):
+    (line,) = probe_nodes(ray, str(ROOT / "data" / "sample"))
+    assert line.endswith(": runs/ visible, data visible")
+    with pytest.raises(ConfigError, match="must be on a filesystem every node shares; .*data NOT visible"):
+        probe_nodes(ray, str(tmp_path / "elsewhere"))
