@@ -14,6 +14,7 @@ import yaml
 
 from .data.datasets import check_folder
 from .data.label_specs import SPECS
+from .engine.run_dir import RunDir
 from .errors import ConfigError
 from .models import MODEL_OPTIONS, MODELS
 from .tasks import TASKS
@@ -53,7 +54,7 @@ DEFAULTS = {
     "device": "auto",            # auto | cpu | cuda | cuda:N
     "out_dir": "runs/default",
     "checkpoint_minutes": 10,    # last.pt at most this often (and on SIGTERM/SIGINT)
-    "init_from": None,           # a run folder (or checkpoint) whose trained weights start this run
+    "init_from": None,           # a run folder whose kept weights (best.pt) start this run
     "snapshot_ids": [],          # validation tile ids whose predictions are saved, e.g. ["0010"]
     "snapshot_epochs": [],       # 1-based epochs at which they are saved
     "keep_checkpoints": [],      # epochs whose weights are also kept as epoch_<k>.pt (e.g. an early one for t-SNE)
@@ -235,8 +236,8 @@ def check_data(cfg):
     missing = [i for i in cfg["snapshot_ids"] if not (task.val_folder / f"{i}_sat.jpg").is_file()]
     if missing:
         raise ConfigError(f"snapshot_ids: {missing} not in {task.val_folder}")
-    if cfg["init_from"] is not None and not Path(cfg["init_from"]).exists():
-        raise ConfigError(f"init_from: {cfg['init_from']} does not exist (train that run first)")
+    if cfg["init_from"] is not None and not RunDir(cfg["init_from"]).checkpoint("best").is_file():
+        raise ConfigError(f"init_from: {cfg['init_from']} is not a trained run folder (train that run first)")
 
 
 def make_config(values=None, overrides=()):

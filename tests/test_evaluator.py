@@ -6,8 +6,7 @@ import sys
 
 import numpy as np
 
-from conftest import DUBAI, ROOT, hw2, save_rgb
-from hw2lib.data.datasets import read_mask
+from conftest import DUBAI, hw2, save_rgb
 from hw2lib.data.images import read_rgb
 from hw2lib.data.label_specs import get_spec
 from official_miou import mean_iou_score, read_masks

@@ -4,12 +4,10 @@ The homework's own tiles (../shared/data/dlcv, internal use only, never copied i
 are arranged as the homework's folders with symbolic links; pretrained weights are stand-ins
 with the real files' names and shapes in a temporary torch hub cache (this machine is offline).
 """
-import os
 import re
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import DLCV, arrange, hw2, save_rgb
 

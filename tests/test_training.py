@@ -211,3 +211,10 @@ def test_a_run_that_starts_from_another_runs_weights_keys_on_its_parent(tiny_seg
     other_parent = tiny(tiny_seg_root, tmp_path / "p2", epochs=1)
     train(other_parent, log=quiet)
     assert cache_key({**child, "init_from": str(tmp_path / "p2")}) != record["cache_key"]
+
+
+def test_starting_from_a_run_that_is_not_trained_is_refused_before_any_work(tiny_seg_root, tmp_path):
+    (tmp_path / "parent").mkdir()
+    with pytest.raises(ConfigError, match=r"init_from: .*parent is not a trained run folder"):
+        train(tiny(tiny_seg_root, tmp_path / "child", init_from=str(tmp_path / "parent")), log=quiet)
+    assert not (tmp_path / "child").exists()
