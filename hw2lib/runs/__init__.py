@@ -1,0 +1,1 @@
+"""Runs of a profile: params -> configs, train-or-reuse, the run graph (`hw2 runs`), preflight."""

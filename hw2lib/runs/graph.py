@@ -1,0 +1,221 @@
+"""`hw2 runs`: train or reuse every run of a profile as one dependency graph.
+
+    hw2 runs --profile homework --data-root ~/hw2_data                 # every GPU of this machine
+    hw2 runs --profile homework --data-root ~/hw2_data --gpus-per-run 0.5   # two runs per GPU
+    hw2 runs --profile homework --data-root /shared/hw2_data --address auto   # a Ray cluster
+    hw2 runs --profile sample --only fcn8s_lovasz                      # it and its parent only
+
+A run is a node; `init_from` is an edge (the parent trains first); each seed repeat is its own
+node. Without Ray, or with one device, the runs train one after another in this process. With
+Ray (`--parallel N` on a CPU, several GPUs, or `--address`), each run is a Ray task in a fresh
+worker process (`max_calls=1`) that asks for `--gpus-per-run` GPUs (fractional packs runs onto
+one GPU) or, on a CPU, for its share of the cores; a child task takes its parents' results as
+arguments, so Ray starts it once they are done. Nothing here schedules: Ray does. Ray is
+imported only on that path, so the package trains and evaluates without it.
+
+Every run goes through `train_or_reuse`, under its run folder's lock: a finished run is reused
+wherever it was trained, an interrupted one continues from its `last.pt`. A failed run is
+reported with its error, the runs that do not depend on it go on, and its descendants are
+skipped with the reason. The command ends with a table: run, what happened, device, seconds,
+result.
+"""
+import importlib.util
+import os
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..errors import ConfigError, Preempted
+from ..numbers import fmt
+from ..tasks import make_task
+from .profiles import DRY_SUFFIX, OVERRIDES, ROOT, parent, run_config, run_names
+from .reuse import status, train_or_reuse
+
+
+@dataclass
+class Outcome:
+    name: str
+    action: str        # reused | trained | continued | failed | skipped | preempted
+    device: str = ""
+    seconds: float = 0.0
+    result: str = ""   # the kept epoch's score, or the error / the reason for skipping
+    worker: dict = field(default_factory=dict)  # host, pid, CUDA_VISIBLE_DEVICES
+    started: float = 0.0
+    finished: float = 0.0
+
+    @property
+    def ok(self):
+        return self.action in ("reused", "trained", "continued")
+
+
+def ordered(profile, only=()):
+    """The profile's runs, parents before children; with `only`, those runs and their ancestors."""
+    names = run_names(profile)
+    unknown = sorted(set(only) - set(names))
+    if unknown:
+        raise ConfigError(f"--only: {', '.join(unknown)} is not a run of {profile}; runs: {', '.join(names)}")
+    wanted, todo = set(), list(only or names)
+    while todo:
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            todo += [p for p in [parent(profile, name)] if p is not None]
+    out = []
+
+    def visit(name):
+        if name not in out:
+            if parent(profile, name) is not None:
+                visit(parent(profile, name))
+            out.append(name)
+    for name in names:
+        if name in wanted:
+            visit(name)
+    return out
+
+
+def run_one(profile, name, data_root=None, parents=()):
+    """Train or reuse run `name`; an `Outcome`, never an exception (but a preemption)."""
+    started = time.time()
+    worker = {"host": socket.gethostname(), "pid": os.getpid(),
+              "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+    failed = [p.name for p in parents if not p.ok]
+    if failed:
+        return Outcome(name, "skipped", result=f"its parent {failed[0]} did not finish", worker=worker,
+                       started=started, finished=time.time())
+    try:
+        cfg = run_config(profile, name, data_root)
+        action = status(cfg)[0]
+        record = train_or_reuse(cfg, log=lambda line: print(f"[{name}] {line}", flush=True))
+    except Preempted as e:
+        return Outcome(name, "preempted", result=str(e), worker=worker, started=started, finished=time.time())
+    except Exception as e:  # a failed run must not stop the others: report it with its error
+        detail = traceback.format_exception_only(type(e), e)[-1].strip()
+        return Outcome(name, "failed", result=detail, worker=worker, started=started, finished=time.time())
+    metric = make_task(cfg).metric
+    return Outcome(name, {"reuse": "reused", "resume": "continued"}.get(action, "trained"),
+                   record["environment"].get("device", "?"), round(time.time() - started, 1),
+                   f"{metric} {fmt(record['best'][metric])}", worker, started, time.time())
+
+
+def run_here(profile, names, data_root, log):
+    """One after another in this process; a preemption stops the graph."""
+    done = {}
+    for name in names:
+        parents = [done[p] for p in [parent(profile, name)] if p is not None]
+        done[name] = run_one(profile, name, data_root, parents)
+        log(f"{name}: {done[name].action} {done[name].result}")
+        if done[name].action == "preempted":
+            break
+    return [done[n] for n in names if n in done]
+
+
+def ray_resources(parallel, gpus_per_run):
+    """Ray task options: GPUs per run when there are GPUs, else each run's share of the cores."""
+    if gpus_per_run:
+        return {"num_gpus": gpus_per_run, "num_cpus": 1}
+    return {"num_cpus": max(1, (os.cpu_count() or 1) // max(1, parallel))}
+
+
+def _threads_then_run(threads, profile, name, data_root, overrides, *parents):
+    """The body of a Ray task: in a fresh worker, with its share of the cores and the overrides."""
+    if threads:
+        torch.set_num_threads(threads)
+    os.environ[OVERRIDES] = overrides
+    return run_one(profile, name, data_root, parents)
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("parallel runs need Ray, which is not installed here: `pip install ray`, "
+                          "or run without --parallel and --address (one run at a time)") from None
+    return ray
+
+
+def start_ray(address):
+    """Join the cluster at `address`, or start a local Ray with this machine's cores and GPUs."""
+    ray = import_ray()
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, configure_logging=False,
+                 **({} if address else {"num_cpus": os.cpu_count() or 1}))
+    return ray
+
+
+def probe_nodes(ray, data_root):
+    """On a cluster, every node must see the same runs/ folder and data (a shared filesystem):
+    one probe task per node says what it sees; an error names the nodes that do not."""
+    probe = ray.remote(num_cpus=0)(shared_filesystem_probe)
+    nodes = [n for n in ray.nodes() if n["Alive"]]
+    lines = ray.get([probe.options(resources={f"node:{n['NodeManagerAddress']}": 0.001}).remote(ROOT / "runs", data_root)
+                     for n in nodes])
+    blind = [line for line in lines if "NOT visible" in line]
+    if blind:
+        raise ConfigError("runs/ and the data must be on a filesystem every node shares; "
+                          + "; ".join(blind))
+    return lines
+
+
+def run_on_ray(profile, names, data_root, parallel, gpus_per_run, address, *, log):
+    ray = start_ray(address)
+    if address is not None:
+        for line in probe_nodes(ray, data_root):
+            log(f"node {line}")
+    resources = ray_resources(parallel, gpus_per_run)
+    task = ray.remote(max_calls=1, **resources)(_threads_then_run)
+    threads = 0 if gpus_per_run else resources["num_cpus"]
+    refs = {}
+    for name in names:  # parents first: a child's arguments are its parents' results
+        parents = [refs[p] for p in [parent(profile, name)] if p is not None]
+        refs[name] = task.remote(threads, profile, name, data_root, os.environ.get(OVERRIDES, ""), *parents)
+    outcomes = ray.get([refs[n] for n in names])
+    for o in outcomes:
+        log(f"{o.name}: {o.action} {o.result}")
+    return outcomes
+
+
+def train_all(profile, data_root=None, *, dry_run=False, only=(), parallel=None, gpus_per_run=None,
+              address=None, log=print):
+    """Every run of the profile (or `only` those and their ancestors), trained or reused; the
+    outcomes in graph order.
+
+    Without `parallel` and `address`: one run per GPU on Ray where there are several GPUs (and
+    Ray), else one after another in this process. On a CPU one at a time: two runs sharing two
+    cores finished the sample report only 6% sooner, the longest run took twice as long on its
+    one core, and a run's numbers change with its thread count (bench/RESULTS.md)."""
+    profile += DRY_SUFFIX if dry_run and not profile.endswith(DRY_SUFFIX) else ""
+    names = ordered(profile, only)
+    gpus = torch.cuda.device_count()
+    if gpus_per_run is None:
+        gpus_per_run = 1 if gpus else 0
+    if parallel is None and address is None:
+        packed = gpus and gpus_per_run < 1
+        if (gpus > 1 or packed) and ray_available():
+            parallel = max(1, int(gpus / gpus_per_run))
+        else:
+            return run_here(profile, names, data_root, log)
+    return run_on_ray(profile, names, data_root, parallel or 1, gpus_per_run, address, log=log)
+
+
+def ray_available():
+    return importlib.util.find_spec("ray") is not None
+
+
+def outcome_table(outcomes):
+    """The table `hw2 runs` ends with."""
+    rows = [("run", "what happened", "device", "seconds", "result")]
+    rows += [(o.name, o.action, o.device + (f" [GPU {o.worker['cuda_visible_devices']}]"
+                                           if o.worker.get("cuda_visible_devices") else ""),
+              f"{o.seconds:.0f}", o.result) for o in outcomes]
+    widths = [max(len(r[k]) for r in rows) for k in range(4)]
+    return "\n".join("  ".join(r[k].ljust(widths[k]) for k in range(4)) + "  " + r[4] for r in rows)
+
+
+def shared_filesystem_probe(runs_dir, data_root):
+    """Run on every node of a cluster: can it see the runs folder and the data? One line per node."""
+    return f"{socket.gethostname()}: runs/ {'visible' if Path(runs_dir).is_dir() else 'NOT visible'}, " \
+           f"data {'visible' if data_root is None or Path(data_root).is_dir() else 'NOT visible'}"
