@@ -6,6 +6,7 @@ import shutil
 import time
 from html.parser import HTMLParser
 
+import nbformat
 import pytest
 import yaml
 
@@ -13,7 +14,7 @@ from browser import find_chromium, inspect, print_check
 from conftest import ROOT, as_run
 from hw2lib.analysis.evidence import run_interval
 from hw2lib.errors import ReportError
-from hw2lib.report.build import RUN_ORDER, build_report, execute
+from hw2lib.report.build import RUN_ORDER, build_report, execute, run_notebook
 from hw2lib.runs.profiles import run_names
 
 # Seed numbers for two smoke runs, one far above anything the smoke run reaches.
@@ -145,6 +146,22 @@ def test_a_failing_notebook_is_named_with_its_cell_and_kept(tmp_path):
         execute("02_fcn32s", "smoke", None, out, overrides={"run": "nope"})
     kept = json.loads(out.read_text())
     assert any(o.get("output_type") == "error" for c in kept["cells"] for o in c.get("outputs", []))
+
+
+def test_a_kernel_that_dies_is_named_not_waited_for(tmp_path):
+    """A crash in native code kills the kernel without a Python error: the build must say so
+    promptly instead of waiting for a reply that never comes."""
+    book = tmp_path / "books" / "dies.ipynb"
+    book.parent.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os, signal\n"
+                                                                   "os.kill(os.getpid(), signal.SIGKILL)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, book)
+    started = time.monotonic()
+    with pytest.raises(ReportError, match=r"books/dies.ipynb: its kernel died .* kept at "):
+        run_notebook(book, tmp_path / "out.ipynb", {})
+    assert time.monotonic() - started < 60
+    assert (tmp_path / "out.ipynb").exists()
 
 
 @pytest.mark.skipif(find_chromium() is None, reason="chromium is not installed (.ci/run installs it)")

@@ -84,19 +84,26 @@ def execute(notebook, profile, data_root, out_path, overrides=None):
     params = read_yaml(params_dir(profile) / f"{notebook}.yaml")
     # A batch build reads finished runs only: `hw2 runs` has trained them.
     params.update(profile=profile, data_root=data_root, train_missing=False, **(overrides or {}))
+    return run_notebook(ROOT / "notebooks" / f"{notebook}.ipynb", out_path, params)
+
+
+def run_notebook(path, out_path, params):
+    """papermill on one notebook, in its own folder; a failed cell or a dead kernel becomes a
+    ReportError naming the notebook, and the executed copy is kept at `out_path`."""
+    name = f"{Path(path).parent.name}/{Path(path).name}"
     where = f"the executed notebook, with the error, is kept at {out_path}"
     sockets = tempfile.mkdtemp(prefix="hw2-kernel-")
     try:  # the kernel inherits HW2_PROGRESS=0: one log line per epoch, no progress bars
         with temporary_environ(HW2_PROGRESS="0"):
-            pm.execute_notebook(ROOT / "notebooks" / f"{notebook}.ipynb", out_path, parameters=params,
-                                cwd=ROOT / "notebooks", kernel_name="python3", progress_bar=False,
-                                log_output=False, kernel_manager_class=kernels_on_unix_sockets(sockets))
+            pm.execute_notebook(path, out_path, parameters=params, cwd=Path(path).parent,
+                                kernel_name="python3", progress_bar=False, log_output=False,
+                                kernel_manager_class=kernels_on_unix_sockets(sockets))
     except pm.PapermillExecutionError as e:
-        raise ReportError(f"notebooks/{notebook}.ipynb failed in cell {e.cell_index} (execution count "
+        raise ReportError(f"{name} failed in cell {e.cell_index} (execution count "
                           f"{e.exec_count}): {e.ename}: {e.evalue}\n{where}") from None
     except DeadKernelError:
-        raise ReportError(f"notebooks/{notebook}.ipynb: its kernel died (a crash in native code, or "
-                          f"out of memory); {where}") from None
+        raise ReportError(f"{name}: its kernel died (a crash in native code, or out of memory); "
+                          f"{where}") from None
     finally:
         shutil.rmtree(sockets, ignore_errors=True)
     return nbformat.read(out_path, as_version=4)
