@@ -1,6 +1,8 @@
 import numpy as np
 
 from conftest import DUBAI, copy_tiles, save_rgb
+from hw2lib.code_files import PACKAGE, files_reached_from
+from hw2lib.data.array_cache import DECODING
 from hw2lib.data.datasets import load_segmentation
 from hw2lib.data.label_specs import get_spec
 
@@ -27,3 +29,9 @@ def test_the_cache_can_be_turned_off(tmp_path, monkeypatch):
     monkeypatch.setenv("HW2_DATA_CACHE", "off")
     folder = copy_tiles(DUBAI / "validation", tmp_path / "v", ["0000"])
     assert not isinstance(load_segmentation(folder, SPEC, size=64).images, np.memmap)
+
+
+def test_the_cache_key_follows_the_decoding_code_and_only_it():
+    files = {str(p.relative_to(PACKAGE)) for p in files_reached_from(*DECODING)}
+    assert {"data/datasets.py", "data/images.py", "data/label_specs.py", "data/array_cache.py"} <= files
+    assert not any(f.startswith(("engine/", "models/", "report/", "analysis/")) for f in files)

@@ -1,9 +1,10 @@
 from conftest import tiny
-from hw2lib.engine.run_key import PACKAGE, cache_key, training_code_files
+from hw2lib.code_files import PACKAGE, files_reached_from
+from hw2lib.engine.run_key import TRAINING, cache_key
 
 
 def test_the_training_code_is_what_training_imports():
-    files = {str(p.relative_to(PACKAGE)) for p in training_code_files()}
+    files = {str(p.relative_to(PACKAGE)) for p in files_reached_from(TRAINING)}
     assert {"engine/training.py", "engine/losses.py", "models/fcn.py", "data/datasets.py", "tasks.py",
             "config.py"} <= files
     # Pictures, analysis and the report never change what training produces.

@@ -3,7 +3,8 @@ reads the arrays instead of decoding thousands of JPEGs and PNGs again.
 
     arrays = cached_arrays(["segmentation", folder, "dubai", 64], folder, decode)
 
-The key hashes the arguments, the decoding code, and the folder's listing (names, sizes and
+The key hashes the arguments, the decoding code (what `datasets.py` and
+`label_specs.py` import, see `code_files.py`), and the folder's listing (names, sizes and
 modification times). Each entry is a folder of `.npy` files plus an `arrays.json`, written beside
 its final place and renamed in whole, then opened memory-mapped (copy-on-write), so processes
 on one machine share one copy in the page cache. The cache lives in $HW2_DATA_CACHE (default
@@ -18,7 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-DECODING_CODE = ("array_cache.py", "datasets.py", "images.py", "label_specs.py")
+from ..code_files import code_fingerprint
+
+# The decoding code: the datasets and the label specs whose decode rules they are handed.
+DECODING = ("data/datasets.py", "data/label_specs.py")
 
 
 def cache_root():
@@ -29,9 +33,7 @@ def cache_root():
 
 def _key(parts, folder):
     h = hashlib.sha256(json.dumps([str(p) for p in parts]).encode())
-    here = Path(__file__).parent
-    for name in DECODING_CODE:
-        h.update((here / name).read_bytes())
+    h.update(code_fingerprint(*DECODING).encode())
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         if entry.is_file():
             stat = entry.stat()

@@ -3,20 +3,19 @@
 It hashes the run's params (less where and how it runs), the training code, a fingerprint of the
 data, the learning-rate re-plans of an extended run, and for a run that starts from another run's
 weights, that run's key. The training code is every module of this package that
-`engine/training.py` can import, followed through the package's own imports: a change to a
-plot or to the report never retrains, a change to anything training uses does.
+`engine/training.py` can import, followed through the package's own imports (`code_files.py`):
+a change to a plot or to the report never retrains, a change to anything training uses does.
 """
-import ast
 import hashlib
 import json
-from functools import lru_cache
 from pathlib import Path
 
+from ..code_files import code_fingerprint
 from ..config import OPERATIONAL_KEYS
 from ..errors import DataError
 from .run_dir import RunDir
 
-PACKAGE = Path(__file__).resolve().parents[1]
+TRAINING = "engine/training.py"  # the module whose reach is the training code
 
 
 def data_fingerprint(data_root):
@@ -32,60 +31,10 @@ def data_fingerprint(data_root):
     return h.hexdigest()
 
 
-def _module_file(name):
-    """The file of package module `hw2lib.a.b` (a module or a package's __init__), or None."""
-    parts = name.split(".")[1:]
-    path = PACKAGE.joinpath(*parts)
-    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _imported_modules(path):
-    """The package modules that the file at `path` imports (at any depth of its code)."""
-    module = ".".join(("hw2lib", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
-    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
-            target = f"{base}.{node.module}" if node.module and base else (node.module or base)
-            found.add(target)
-            found.update(f"{target}.{alias.name}" for alias in node.names)  # `from . import x`
-        elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-    return {name for name in found if name.startswith("hw2lib.") or name == "hw2lib"}
-
-
-@lru_cache(maxsize=1)
-def training_code_files():
-    """Every package file that training can run, found by following imports from training.py."""
-    todo, seen = [PACKAGE / "engine" / "training.py"], set()
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        for name in _imported_modules(path):
-            file = _module_file(name)
-            if file is not None:
-                todo.append(file)
-    return sorted(seen)
-
-
-@lru_cache(maxsize=1)
-def code_fingerprint():
-    h = hashlib.sha256()
-    for path in training_code_files():
-        h.update(str(path.relative_to(PACKAGE)).encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
-
-
 def cache_key(cfg, schedule_replanned=()):
     """The run's key. `init_from` enters through the parent run's own key, not its path."""
     params = {k: v for k, v in cfg.items() if k not in OPERATIONAL_KEYS and k != "init_from"}
     parent = RunDir(cfg["init_from"]).record().get("cache_key") if cfg["init_from"] else None
-    text = json.dumps([params, parent, list(schedule_replanned), code_fingerprint(),
+    text = json.dumps([params, parent, list(schedule_replanned), code_fingerprint(TRAINING),
                        data_fingerprint(cfg["data_root"])], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -110,6 +110,10 @@ class RunState:
     started: float = field(default_factory=time.time)
     wall_before: float = 0.0
 
+    def stamp_wall_time(self):
+        """The record's wall time: this process's share plus the time before a resume."""
+        self.record.wall_time_s = round(self.wall_before + time.time() - self.started, 3)
+
 
 def initial_model(cfg, task, device):
     """The model, with ImageNet or `init_from` weights as the config says, on `device`."""
@@ -215,7 +219,7 @@ def save_state(s, state, epoch, partial=None):
     state of the next one when it stopped part-way."""
     weights = {"model": s.raw_model.state_dict(), "params": s.cfg, "epoch": epoch,
                "num_classes": s.task.num_classes, "precision": s.precision}
-    state.record.wall_time_s = round(state.wall_before + time.time() - state.started, 3)
+    state.stamp_wall_time()
     state.writer.save_checkpoint("last", {**weights, **s.optim.state_dict(), "world_size": s.ddp.world,
                                           "record": state.record.to_dict(), "partial": partial})
     state.last_saved = time.monotonic()
@@ -351,7 +355,7 @@ def save_epoch(s, state, epoch, evaluation, kept):
         save_state(s, state, epoch)
     elif last:
         writer.drop_checkpoint("last")
-    record.wall_time_s = round(state.wall_before + time.time() - state.started, 3)
+    state.stamp_wall_time()
     writer.write_record(record)
     swap_in(s, state)
 
@@ -360,7 +364,7 @@ def finish(s, state):
     record = state.record
     if s.ddp.main:
         record.complete, record.finished_at = True, now_utc()
-        record.wall_time_s = round(state.wall_before + time.time() - state.started, 3)
+        state.stamp_wall_time()
         s.run.write_record(record)
     s.ddp.barrier()
     return record.to_dict()
