@@ -113,6 +113,7 @@ def test_the_seed_stands_beside_each_run_with_a_verdict_its_interval_supports(re
     summary = page[page.index(">Summary"):page.index(">Provenance")]
     assert "FCN8s beats FCN32s (line 3)" in summary and "fcn8s − fcn32s: " in summary
     assert "most likely trained with cross-entropy" in summary
+    assert "more epochs alone" not in summary  # the fake seed's claim has no control run to point to
 
 
 def test_every_notebook_ends_with_findings_written_from_its_numbers(report):

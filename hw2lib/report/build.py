@@ -143,8 +143,9 @@ def finished_runs(profile, data_root):
     for name in run_names(profile):
         cfg = run_config(profile, name, data_root)
         run = RunDir(cfg["out_dir"])
-        if run.has_record() and run.record().get("complete"):
-            runs[name] = Run(name, cfg, run.record())
+        record = run.record() if run.has_record() else {}
+        if record.get("complete"):
+            runs[name] = Run(name, cfg, record)
     for name, run in runs.items():
         run.repeats = [runs[n] for n in repeats(profile, name) if n in runs]
     return runs
@@ -191,9 +192,11 @@ def summary(runs, seed):
              "this profile's data instead.")
     note = ("The seed's trainer passes the optimiser's name where the loss's belongs "
             "(`P2Trainer.__init__`: `loss_opt=optimizer_opt`), so its \"Lovasz\" fine-tunes most likely "
-            "trained with cross-entropy: their gain is the \"more epochs alone\" number above.")
+            "trained with cross-entropy.")
     if len(lines) == 2:
         return f"{where}\n\nNo claim of the seed can be tested with this profile's runs."
+    if any({c["better"], c["worse"], c.get("control")} <= set(runs) for c in seed.claims):
+        note += " Their gain is then the \"more epochs alone\" number above."
     return f"{where}\n\n" + "\n".join(lines) + f"\n\n{note}"
 
 
