@@ -24,7 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from hw2lib.data.datasets import load_segmentation, segmentation_pairs
 from hw2lib.data.label_specs import get_spec
 from hw2lib.engine.inference import Predictor, predicted_masks
-from hw2lib.engine.losses import Loss
+from hw2lib.losses import Loss
 from hw2lib.engine.provenance import cpu_name
 from hw2lib.engine.runtime import autocast, make_optimizer
 from hw2lib.engine.transforms import to_input

@@ -13,18 +13,16 @@ import time
 
 import torch
 
-from hw2lib.analysis.findings import collapsed_class
 from hw2lib.engine.provenance import cpu_name
 from hw2lib.engine.training import train
-from hw2lib.runs.profiles import run_config
-from hw2lib.tasks import make_task
+from hw2lib.runs.profiles import run_settings
 
 SEGMENTATION = [
     ("fcn8s", {}),
     ("fcn8s", {"lr": 1e-3, "warmup_epochs": 0}),
     ("fcn8s", {"class_weights": None}),
     ("fcn32s", {}),
-    ("fcn32s", {"fcn_init": "torch"}),  # the seed's initialisation of the new layers
+    ("fcn32s", {"fcn_init": "torch"}),  # the reference's initialisation of the new layers
     ("fcn32s_no_relu", {}),
     ("fcn32s_no_relu", {"lr": 1e-3, "warmup_epochs": 0}),
     ("fcn32s_no_relu", {"seed": 1}),
@@ -49,14 +47,13 @@ def main():
     for name, change in CLASSIFICATION if args.classification else SEGMENTATION:
         if args.runs and name not in args.runs:
             continue
-        cfg = {**run_config("sample", name), **change, "out_dir": f"/tmp/hw2_sample_settings/{name}"}
+        settings = run_settings("sample", name).replace(**change, out_dir=f"/tmp/hw2_sample_settings/{name}")
         t = time.time()
-        record = train(cfg, log=lambda *_: None)
-        metric = make_task(cfg).metric
-        collapsed = collapsed_class(record)
-        shares = [max(r["val_pred_share"].values()) for r in record["history"]]
+        record = train(settings, log=lambda *_: None)
+        collapsed = record.collapsed_class()
+        shares = [max(r["val_pred_share"].values()) for r in record.history]
         print(f"| {name} | {', '.join(f'{k}: {v}' for k, v in change.items()) or '—'} | "
-              f"{record['best']['epoch']} of {cfg['epochs']} | {record['best'][metric]:.4f} | "
+              f"{record.kept_epoch} of {settings.train.epochs} | {record.kept_score():.4f} | "
               f"{'yes: ' + str(collapsed) if collapsed is not None else 'no'} | "
               f"{', '.join(f'{x:.2f}' for x in shares)} | {time.time() - t:.0f} |", flush=True)
 

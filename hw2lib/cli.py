@@ -5,9 +5,9 @@ never imports torch.
     hw2 viz-mask --img 0010_sat.jpg --seg 0010_mask.png --out 0010_viz.png
     hw2 arch fcn8s --num-classes 7
     hw2 train params/sample/runs.yaml --run fcn8s --set epochs=5 lr=1e-4 [--resume [--extend]]
-    hw2 segment IMG_DIR OUT_DIR --checkpoint runs/sample/fcn8s/best.pt
-    hw2 evaluate runs/sample/fcn8s/best.pt data/sample/dubai_aerial/validation
-    hw2 classify IMG_DIR pred.csv --checkpoint runs/sample/resnet18/best.pt
+    hw2 segment IMG_DIR OUT_DIR --checkpoint runs/sample/fcn8s/kept.pt
+    hw2 evaluate runs/sample/fcn8s/kept.pt data/sample/dubai_aerial/validation
+    hw2 classify IMG_DIR pred.csv --checkpoint runs/sample/resnet18/kept.pt
     hw2 runs --profile homework --data-root ~/hw2_data [--parallel N] [--address auto]
     hw2 report --profile homework --data-root ~/hw2_data --dry-run
     hw2 check --profile homework --data-root ~/hw2_data
@@ -61,26 +61,25 @@ def cmd_arch(args):
 
 
 def cmd_train(args):
-    from .config import load_config, read_yaml
     from .engine.training import train
     from .errors import ConfigError
     from .numbers import fmt
-    from .runs.profiles import config_from_runs_yaml
-    from .tasks import make_task
+    from .runs.profiles import settings_from_runs_yaml
+    from .settings import load_settings, read_yaml
 
     if args.extend and not args.resume:
         raise ConfigError("--extend continues a run: use it with --resume")
     if "runs" in read_yaml(args.config):  # a profile's runs.yaml: pick one run
         if not args.run:
             raise ConfigError(f"{args.config} describes several runs; choose one with --run NAME")
-        cfg = config_from_runs_yaml(args.config, args.run, overrides=args.set)
+        settings = settings_from_runs_yaml(args.config, args.run, overrides=args.set)
     else:
-        cfg = load_config(args.config, args.set)
-    record = train(cfg, resume=args.resume, extend=args.extend)
-    metric = make_task(cfg).metric
-    final = record["history"][-1]
-    print(f"epoch kept: {record['best']['epoch']} ({metric} {fmt(record['best'][metric], '.6f')}); "
-          f"final epoch {final['epoch']} ({metric} {fmt(final[metric], '.6f')}); run folder {cfg['out_dir']}")
+        settings = load_settings(args.config, args.set)
+    record = train(settings, resume=args.resume, extend=args.extend)
+    metric = record.metric
+    print(f"epoch kept: {record.kept_epoch} ({metric} {fmt(record.kept_score(), '.6f')}); final epoch "
+          f"{record.history[-1]['epoch']} ({metric} {fmt(record.final_score(), '.6f')}); run folder "
+          f"{settings.place.out_dir}")
 
 
 def cmd_segment(args):
@@ -105,13 +104,11 @@ def cmd_classify(args):
 
 
 def cmd_runs(args):
-    from .report.build import temporary_environ
     from .runs.graph import outcome_table, train_all
-    from .runs.profiles import OVERRIDES
 
-    with temporary_environ(**{OVERRIDES: " ".join(args.set)}):
-        outcomes = train_all(args.profile, args.data_root, dry_run=args.dry_run, only=args.only,
-                             parallel=args.parallel, gpus_per_run=args.gpus_per_run, address=args.address)
+    outcomes = train_all(args.profile, args.data_root, dry_run=args.dry_run, only=args.only, overrides=args.set,
+                         repeats=args.repeats, parallel=args.parallel, gpus_per_run=args.gpus_per_run,
+                         address=args.address)
     print(outcome_table(outcomes))
     if any(o.action == "preempted" for o in outcomes):
         return 75
@@ -121,9 +118,9 @@ def cmd_runs(args):
 def cmd_report(args):
     from .report.build import build_report
 
-    build_report(args.profile, args.data_root, dry_run=args.dry_run, overrides=args.set,
+    build_report(args.profile, args.data_root, dry_run=args.dry_run, overrides=args.set, repeats=args.repeats,
                  graph={"parallel": args.parallel, "gpus_per_run": args.gpus_per_run, "address": args.address},
-                 seed_results=args.seed_results)
+                 reference_results=args.reference_results)
 
 
 def cmd_check(args):
@@ -150,7 +147,9 @@ def add_graph_args(parser):
     parser.add_argument("--dry-run", action="store_true",
                         help="every run at toy scale on the real data, into runs/<profile>-dry/")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="override a parameter of every run, e.g. --set precision=bf16")
+                        help="override a parameter of every run whose task has it, e.g. --set precision=bf16")
+    parser.add_argument("--repeats", type=int, default=None, metavar="N",
+                        help="train at most N of each run's seed repeats (1: a quick pass, one training each)")
     parser.add_argument("--parallel", type=int, default=None, metavar="N",
                         help="runs at once on Ray (default: one per GPU with several GPUs, else one)")
     parser.add_argument("--gpus-per-run", type=float, default=None, metavar="F",
@@ -162,9 +161,9 @@ def add_graph_args(parser):
 def add_checkpoint_args(parser, positional=False):
     """The checkpoint to use and the device to run it on."""
     if positional:
-        parser.add_argument("checkpoint", help="a best.pt or last.pt")
+        parser.add_argument("checkpoint", help="a kept.pt or last.pt")
     else:
-        parser.add_argument("--checkpoint", required=True, help="a best.pt or last.pt")
+        parser.add_argument("--checkpoint", required=True, help="a kept.pt or last.pt")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda (default auto)")
 
 
@@ -212,7 +211,7 @@ def build_parser():
 
     s = sub.add_parser("train", help="train a model from a params YAML",
                        description="Train as CONFIG says (every key has a default; see "
-                                   "hw2lib/config.py). Writes last.pt, best.pt, metrics.json and "
+                                   "hw2lib/settings.py). Writes last.pt, kept.pt, metrics.json and "
                                    "snapshots/ to out_dir. Under torchrun it trains with DDP.")
     s.add_argument("config", help="params YAML: a run's keys, or a profile's runs.yaml with --run")
     s.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
@@ -255,8 +254,8 @@ def build_parser():
                                    "HTML, and assemble one self-contained report page.")
     add_profile_args(s)
     add_graph_args(s)
-    s.add_argument("--seed-results", default=None, metavar="FILE",
-                   help="the seed report's numbers to compare with (default: the profile's own)")
+    s.add_argument("--reference-results", "--seed-results", default=None, metavar="FILE",
+                   help="the reference report's numbers to compare with (default: the profile's own)")
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("check", help="preflight: data, weights, device and disk, without training",

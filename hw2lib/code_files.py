@@ -1,7 +1,10 @@
-"""Which of the package's files a module can run, found by following its imports, and a
-fingerprint of them. A cache keyed on it changes exactly when the code it depends on does: the
-run key follows `engine/training.py`, the decoded-data cache `data/datasets.py`
-and `data/label_specs.py` (whose specs' decode rules the datasets are handed).
+"""Which of the package's files a module can run, found by following its imports, and a hash of
+each one's code. A cache keyed on them changes exactly when the code it depends on does: the
+run key follows `engine/training.py`, the decoded-data cache `data/datasets.py` and
+`data/label_specs.py` (whose specs' decode rules the datasets are handed).
+
+A file's hash is of its syntax tree without docstrings and without `help=` texts (comments are
+not in the tree): rewording an explanation never retrains a run, changing what runs does.
 """
 import ast
 import hashlib
@@ -50,10 +53,27 @@ def files_reached_from(*relative_paths):
     return sorted(seen)
 
 
+class _WithoutExplanations(ast.NodeTransformer):
+    """Drops docstrings and `help=` keyword arguments from a syntax tree."""
+
+    def generic_visit(self, node):
+        super().generic_visit(node)
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+        if isinstance(node, ast.Call):
+            node.keywords = [k for k in node.keywords if k.arg != "help"]
+        return node
+
+
+def code_hash(path):
+    """A hash of the code in the file at `path`: its syntax tree without explanations."""
+    tree = _WithoutExplanations().visit(ast.parse(Path(path).read_text()))
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
+
+
 @lru_cache
-def code_fingerprint(*relative_paths):
-    """A hash of the names and contents of `files_reached_from(*relative_paths)`."""
-    h = hashlib.sha256()
-    for path in files_reached_from(*relative_paths):
-        h.update(str(path.relative_to(PACKAGE)).encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
+def code_hashes(*relative_paths):
+    """{file relative to the package: code_hash} of `files_reached_from(*relative_paths)`."""
+    return {str(p.relative_to(PACKAGE)): code_hash(p) for p in files_reached_from(*relative_paths)}

@@ -2,11 +2,12 @@
 augmentations, the loss, how an evaluated batch becomes per-item results, the scores, the
 bootstrap statistic, and the words ("mIoU", "pixels") the report uses.
 
-    task = make_task(cfg)          # Segmentation(cfg) or Classification(cfg)
+    task = make_task(settings)     # Segmentation(settings) or Classification(settings)
     train, val = task.load()
     task.metric                    # "val_miou" or "val_acc"
 
-No other module branches on the task's name (config validation aside): they ask the task.
+No other module branches on the task's name (the settings aside, which hold each task's own
+keys): they ask the task.
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data.datasets import load_classification, load_segmentation
+from .data.datasets import classification_files, load_classification, load_segmentation, pair_tiles
 from .data.label_specs import get_spec
 from .data.metrics import (class_shares, confusion_matrices, confusion_matrix, overall_accuracy,
                            per_class_accuracy, pooled_accuracy, pooled_miou, scores)
-from .engine.losses import Loss
+from .losses import Loss
+
+COLLAPSE_SHARE = 0.95  # a run that predicts one class for this share of its items has collapsed
 
 
 @dataclass
@@ -40,33 +43,39 @@ class Task:
     name = metric = metric_name = unit = item_noun = None
     chance = None        # the score of guessing, where it is one number
     splits = ()          # (training folder, validation folder) under the data root
-    augmentations = ()   # the names `augment` may use
+    snapshot_ids = snapshot_epochs = ()  # the tiles whose masks are saved, and when
 
-    def __init__(self, cfg):
-        self.cfg = cfg
+    def __init__(self, settings):
+        self.settings = settings
 
     @property
     def train_folder(self):
-        return Path(self.cfg["data_root"]) / self.splits[0]
+        return Path(self.settings.place.data_root) / self.splits[0]
 
     @property
     def val_folder(self):
-        return Path(self.cfg["data_root"]) / self.splits[1]
+        return Path(self.settings.place.data_root) / self.splits[1]
 
     def load(self):
         """(the training split, the validation split)."""
         return self.load_train(), self.load_validation()
 
     def loss(self):
-        cfg = self.cfg
-        return Loss(cfg["loss"], cfg["class_weights"], cfg["ignore_index"], cfg["lovasz_weight"],
-                    cfg["label_smoothing"])
+        return Loss(label_smoothing=self.settings.train.label_smoothing)
 
-    def collapsed(self, row, threshold=0.95):
-        """The class predicted for `threshold` or more of the items at that epoch, else None."""
+    def data_files(self):
+        """{split folder: the files of it the task reads}: what the run's data fingerprint covers."""
+        return {folder: self.split_files(folder) for folder in (self.train_folder, self.val_folder)}
+
+    def missing_snapshot_tiles(self):
+        """The snapshot tiles that are not in the validation folder."""
+        return [i for i in self.snapshot_ids if not (self.val_folder / f"{i}_sat.jpg").is_file()]
+
+    def collapsed(self, row):
+        """The class predicted for `COLLAPSE_SHARE` or more of the items at that epoch, else None."""
         share = row.get("val_pred_share") or {}
         top = max(share, key=share.get, default=None)
-        return top if top is not None and share[top] >= threshold else None
+        return top if top is not None and share[top] >= COLLAPSE_SHARE else None
 
 
 class Segmentation(Task):
@@ -74,28 +83,37 @@ class Segmentation(Task):
     metric, metric_name, unit = "val_miou", "mIoU", "pixels"
     item_noun = "tile pairs"  # what a split folder holds
     splits = ("train", "validation")
-    augmentations = ("flip", "rot90", "scale_crop")
     input_size = None  # the data are loaded at `image_size`; logits are scored at the masks' size
 
-    def __init__(self, cfg):
-        super().__init__(cfg)
-        self.spec = get_spec(cfg["classes"])
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.spec = get_spec(settings.task.classes)
         self.num_classes = self.spec.num_classes
         self.class_names = list(self.spec.class_names)
         self.item_shape = (self.num_classes, self.num_classes)  # a confusion matrix per tile
+        self.snapshot_ids = list(settings.task.snapshot_ids)
+        self.snapshot_epochs = list(settings.task.snapshot_epochs)
+
+    def split_files(self, folder):
+        return [path for _, sat, mask in pair_tiles(folder)[0] for path in (sat, mask)]
 
     def load_train(self):
-        cfg = self.cfg
-        data = load_segmentation(self.train_folder, self.spec, cfg["image_size"], cfg["limit"])
+        s = self.settings
+        data = load_segmentation(self.train_folder, self.spec, s.task.image_size, s.data.limit)
         return _split(data.images, data.masks, data.ids)
 
     def load_validation(self):
         """Validation images resized to image_size, masks at native size (scored as the official
         evaluator scores them); val_limit keeps the snapshot tiles."""
-        cfg = self.cfg
-        data = load_segmentation(self.val_folder, self.spec, cfg["image_size"], cfg["val_limit"],
-                                 keep=cfg["snapshot_ids"], native_masks=True)
+        s = self.settings
+        data = load_segmentation(self.val_folder, self.spec, s.task.image_size, s.data.val_limit,
+                                 keep=s.task.snapshot_ids, native_masks=True)
         return _split(data.images, data.masks, data.ids)
+
+    def loss(self):
+        s, t = self.settings, self.settings.task
+        return Loss(t.loss, t.class_weights, t.ignore_index, t.lovasz_weight, s.train.label_smoothing)
+
 
     def logits(self, predictor, images, targets):
         """Logits at the labels' size: upsampled to the native masks."""
@@ -113,12 +131,12 @@ class Segmentation(Task):
         """The history row's validation scores (official mIoU at native size, and more)."""
         return {f"val_{k}": v for k, v in scores(cm, self.spec).items()}
 
-    def best_details(self, cm):
+    def kept_details(self, cm):
         return {"val_iou": scores(cm, self.spec)["iou"]}
 
-    def per_class(self, best):
+    def per_class(self, kept):
         """{class: score} of a kept epoch: IoU per scored class."""
-        return best["val_iou"]
+        return kept["val_iou"]
 
     def statistic(self):
         """The bootstrap's statistic on saved per-item results: official-class mIoU."""
@@ -131,22 +149,24 @@ class Classification(Task):
     metric, metric_name, unit = "val_acc", "accuracy", "images"
     item_noun = "images"
     splits = ("train_50", "val_50")
-    augmentations = ("crop", "flip")
     spec = None
 
-    def __init__(self, cfg):
-        super().__init__(cfg)
-        self.num_classes = cfg["num_classes"]
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.num_classes = settings.task.num_classes
         self.class_names = [str(i) for i in range(self.num_classes)]
-        self.input_size = cfg["input_size"]  # images are resized to it on the device
+        self.input_size = settings.task.input_size  # images are resized to it on the device
         self.chance = 1 / self.num_classes
 
+    def split_files(self, folder):
+        return classification_files(folder)[0]
+
     def load_train(self):
-        data = load_classification(self.train_folder, limit=self.cfg["limit"])
+        data = load_classification(self.train_folder, limit=self.settings.data.limit)
         return _split(data.images, data.labels, data.names)
 
     def load_validation(self):
-        data = load_classification(self.val_folder, limit=self.cfg["val_limit"])
+        data = load_classification(self.val_folder, limit=self.settings.data.val_limit)
         return _split(data.images, data.labels, data.names)
 
     def logits(self, predictor, images, targets):
@@ -168,11 +188,11 @@ class Classification(Task):
         return {"val_acc": overall_accuracy(cm),
                 "val_pred_share": dict(zip(self.class_names, shares.tolist()))}
 
-    def best_details(self, cm):
+    def kept_details(self, cm):
         return {"per_class_acc": per_class_accuracy(cm).tolist()}
 
-    def per_class(self, best):
-        return dict(zip(self.class_names, best["per_class_acc"]))
+    def per_class(self, kept):
+        return dict(zip(self.class_names, kept["per_class_acc"]))
 
     def statistic(self):
         return lambda items, weights: pooled_accuracy(items["labels"], items["preds"], weights)
@@ -181,5 +201,5 @@ class Classification(Task):
 TASKS = {"segmentation": Segmentation, "classification": Classification}
 
 
-def make_task(cfg):
-    return TASKS[cfg["task"]](cfg)
+def make_task(settings):
+    return TASKS[settings.task.name](settings)

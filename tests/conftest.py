@@ -15,7 +15,7 @@ import torch
 import torchvision
 from PIL import Image
 
-from hw2lib.config import make_config
+from hw2lib.settings import RunSettings
 from hw2lib.data.label_specs import get_spec
 from hw2lib.data.metrics import scores
 from hw2lib.engine.record import RunRecord
@@ -83,7 +83,7 @@ def copy_tiles(src, dst, ids):
 def as_run(path, name=None):
     """A trained run folder as the `Run` the notebooks' functions take."""
     record = RunDir(path).record()
-    return Run(name or Path(path).name, {**record["params"], "out_dir": str(path)}, record, [])
+    return Run(name or Path(path).name, record.settings.replace(out_dir=str(path)), record, [])
 
 
 TINY_SEG = {"model": "fcn8s", "head_width": 16, "image_size": 64, "batch_size": 4, "epochs": 2,
@@ -93,7 +93,7 @@ TINY_SEG = {"model": "fcn8s", "head_width": 16, "image_size": 64, "batch_size": 
 
 def tiny(root, out, **changes):
     """A tiny segmentation config on data `root`, writing to `out`."""
-    return make_config({**TINY_SEG, "data_root": str(root), "out_dir": str(out), **changes})
+    return RunSettings.build({**TINY_SEG, "data_root": str(root), "out_dir": str(out), **changes})
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +117,7 @@ def tiny_seg_run(tiny_seg_root, tmp_path_factory):
 def tiny_cls_run(tmp_path_factory):
     """ResNet18 trained 2 epochs on the whole 50-class sample (2,500 images, 32x32)."""
     out = tmp_path_factory.mktemp("cls") / "resnet18"
-    cfg = make_config({"task": "classification", "model": "resnet18", "data_root": str(CIFAR),
+    cfg = RunSettings.build({"task": "classification", "model": "resnet18", "data_root": str(CIFAR),
                        "epochs": 2, "batch_size": 64, "lr": 1e-3, "augment": ["crop", "flip"],
                        "keep_checkpoints": [1], "out_dir": str(out)})
     return out, train(cfg, log=quiet)
@@ -127,16 +127,16 @@ def hand_made_run(path, cms, **params):
     """A segmentation run folder written by hand through the real `RunDir` and `RunRecord`: its
     kept epoch's per-tile confusion matrices `cms` (N, C, C) over the dubai classes."""
     cms = np.asarray(cms)
-    cfg = make_config({**TINY_SEG, "out_dir": str(path), "snapshot_ids": [], "snapshot_epochs": [], **params})
+    cfg = RunSettings.build({**TINY_SEG, "out_dir": str(path), "snapshot_ids": [], "snapshot_epochs": [], **params})
     row = {"epoch": 1, "train_loss": 1.0, "val_loss": 1.0,
            **{f"val_{k}": v for k, v in scores(cms.sum(0), get_spec("dubai")).items()}}
-    record = RunRecord(params=cfg, complete=True, history=[row])
-    record.keep(row, "val_miou", cms.sum(0), {})
+    record = RunRecord(params=cfg.flat(), complete=True, history=[row])
+    record.keep(row, cms.sum(0), {"val_iou": row["val_iou"]})
     run = RunDir(path)
     run.path.mkdir(parents=True)
     run.write_record(record)
     ids = np.array([f"{i:04d}" for i in range(len(cms))])
-    for tag in ("best", "final"):
+    for tag in ("kept", "final"):
         run.save_evaluation(tag, epoch=1, ids=ids, cms=cms)
     return as_run(path)
 

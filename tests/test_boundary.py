@@ -21,7 +21,7 @@ SCORED = get_spec("dubai").scored
 def constant_run(path, root, cls, **changes):
     """An FCN8s whose every weight is zero but one class score's bias: it predicts `cls` everywhere."""
     cfg = tiny(root, path, snapshot_ids=[], snapshot_epochs=[], **changes)
-    model = build_model("fcn8s", 6, cfg)
+    model = build_model("fcn8s", 6, cfg.model.values())
     with torch.no_grad():
         for p in model.parameters():
             p.zero_()
@@ -29,9 +29,9 @@ def constant_run(path, root, cls, **changes):
             nearest_upsampling_init(up)
         model.score.bias[cls] = 1.0
     run = RunDir(path)
-    run.save_checkpoint("best", {"model": model.state_dict(), "params": cfg, "epoch": 1, "num_classes": 6,
+    run.save_checkpoint("kept", {"model": model.state_dict(), "params": cfg.flat(), "epoch": 1, "num_classes": 6,
                                  "precision": "fp32"})
-    run.write_record(RunRecord(params=cfg, complete=True))
+    run.write_record(RunRecord(params=cfg.flat(), complete=True))
     return Run(path.name, cfg, run.record())
 
 
@@ -56,7 +56,7 @@ def test_subset_scores_and_gains_of_constant_models_are_the_hand_computed_ones(t
     runs = {"land": constant_run(tmp_path / "land", tiny_seg_root, 1),
             "building": constant_run(tmp_path / "building", tiny_seg_root, 0)}
     study = boundary_study(runs, width=7)
-    masks = make_task(runs["land"].cfg).load_validation().targets.numpy()
+    masks = make_task(runs["land"].settings).load_validation().targets.numpy()
     band = np.stack([near_a_change(m, 7) for m in masks])
     assert study.boundary_share == pytest.approx(band.mean())
     for label, cls in (("land", 1), ("building", 0)):

@@ -28,12 +28,12 @@ def torchrun(tmp_path, port, **changes):
 def test_ddp_records_the_numbers_of_the_checkpoint_it_keeps(tiny_seg_root, tmp_path, model, port):
     options = {"head_width": None} if model == "unet16" else {}
     record = torchrun(tmp_path, port, model=model, data_root=str(tiny_seg_root), **options)
-    assert record["environment"]["world_size"] == 2 and len(record["history"]) == 2
+    assert record.environment["world_size"] == 2 and len(record.history) == 2
     # The recorded val mIoU (two shards, all-reduced; batch-norm statistics shared from rank 0)
-    # equals a one-process evaluation of best.pt.
-    scores, evaluation = evaluate_folder(tmp_path / "run" / "best.pt", tiny_seg_root / "validation", "cpu")
-    best = record["best"]
+    # equals a one-process evaluation of kept.pt.
+    scores, evaluation = evaluate_folder(tmp_path / "run" / "kept.pt", tiny_seg_root / "validation", "cpu")
+    best = record.kept
     assert scores["miou"] == pytest.approx(best["val_miou"], abs=1e-12)
     assert np.array_equal(evaluation.cm, np.array(best["confusion_matrix"]))
     assert evaluation.loss == pytest.approx(best["val_loss"], rel=1e-6)
-    assert load_trained(tmp_path / "run" / "best.pt", "cpu").precision == "fp32"
+    assert load_trained(tmp_path / "run" / "kept.pt", "cpu").precision == "fp32"

@@ -27,17 +27,17 @@ def test_the_dry_run_proves_the_whole_homework_pipeline(data, torch_home):
     assert page == ROOT / "build" / "report" / "homework-dry.html"
     text = page.read_text()
     assert text.index("This is a dry run") < text.index(">Provenance<")  # near the top
-    assert "none (dry run)" in text and "no seed comparison: a dry run at toy scale" in text
+    assert "none (dry run)" in text and "no reference comparison: a dry run at toy scale" in text
     runs = ROOT / "runs" / "homework-dry"
     for name in run_names("homework"):
         record = RunDir(runs / name).record()
-        assert record["complete"] and (runs / name / "best.pt").is_file(), name
+        assert record.complete and (runs / name / "kept.pt").is_file(), name
         assert not (runs / name / "last.pt").exists(), name  # optimiser state dropped on completion
         assert re.search(rf"<td[^>]*>{name}</td>", text), name
-    assert record["environment"]["precision"] in ("fp32", "bf16")  # bf16 where the CPU has it
+    assert record.environment["precision"] in ("fp32", "bf16")  # bf16 where the CPU has it
 
 
-def test_the_seed_profiles_unet16_trains_at_toy_scale(data, torch_home):
+def test_the_reference_profiles_unet16_trains_at_toy_scale(data, torch_home):
     # The seed's own model variant, TernausNet's UNet16 from scratch, keeping the lowest val loss.
     # The seed profile's whole dry run is `make report PROFILE=seed DATA_ROOT=... DRY=1` (about as
     # long as the homework's); its other variants have their own unit tests.
@@ -45,4 +45,4 @@ def test_the_seed_profiles_unet16_trains_at_toy_scale(data, torch_home):
     (outcome,) = train_all("seed", str(data), dry_run=True, only=["unet16"], log=lambda *_: None)
     assert outcome.action == "trained", outcome.result
     unet = RunDir(ROOT / "runs" / "seed-dry" / "unet16").record()
-    assert unet["params"]["decoder"] == "transposed" and unet["best"]["rule"] == "val_loss"
+    assert unet.params["decoder"] == "transposed" and unet.kept["rule"] == "val_loss"

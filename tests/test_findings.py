@@ -4,9 +4,10 @@ import pytest
 
 from conftest import hand_made_run
 from hw2lib.analysis.boundary import BoundaryStudy
-from hw2lib.analysis.findings import (boundary_sentence, collapsed_class, compare_pairs, comparison_sentences,
-                                      comparison_table, results_table, tsne_sentences)
+from hw2lib.analysis.findings import (boundary_sentence, compare_pairs, comparison_sentences, comparison_table,
+                                      results_table, tsne_sentences)
 from hw2lib.analysis.tsne import TsneStudy
+from hw2lib.engine.record import RunRecord
 
 
 def dubai_tiles(right, n=20):
@@ -56,9 +57,9 @@ def row_with_shares(shares):
 @pytest.mark.parametrize("shares, expected", [
     ({"land": 0.95, "road": 0.05}, "land"), ({"land": 0.94, "road": 0.06}, None), ({}, None)])
 def test_collapsed_class_is_the_class_predicted_for_95_percent_or_more(shares, expected):
-    record = {"params": {"task": "segmentation", "classes": "dubai"}, "best": {"epoch": 1},
-              "history": [row_with_shares(shares)]}
-    assert collapsed_class(record) == expected
+    record = RunRecord(params={"task": "segmentation", "classes": "dubai"}, kept={"epoch": 1},
+                       history=[row_with_shares(shares)])
+    assert record.collapsed_class() == expected
 
 
 def subsets(boundary_right, interior_right, n=10):

@@ -44,18 +44,17 @@ def test_runs_on_ray_overlap_on_their_own_gpus_in_fresh_processes_and_a_fine_tun
     assert {o.action for o in again.values()} == {"reused"}
 
 
-def test_a_failed_run_is_reported_and_the_runs_that_do_not_need_it_go_on(local_ray, monkeypatch):
-    monkeypatch.setenv("HW2_SET", "class_weights=[1,1,1,1,1,1]")  # refused by classification runs only
-    outcomes = by_name(train_all(PROFILE, only=["resnet34", "fcn2s"], parallel=2, log=print))
+def test_a_failed_run_is_reported_and_the_runs_that_do_not_need_it_go_on(local_ray):
+    outcomes = by_name(train_all(PROFILE, only=["resnet34", "fcn2s"], parallel=2, overrides=["num_classes=0"],
+                                 log=print))  # a key of classification runs only
     assert outcomes["resnet34"].action == "failed"
-    assert "class_weights: [1, 1, 1, 1, 1, 1] applies to segmentation only" in outcomes["resnet34"].result
+    assert "num_classes: 0 must be at least 1" in outcomes["resnet34"].result
     assert outcomes["fcn2s"].action == "trained"
 
 
-def test_the_children_of_a_failed_run_are_skipped_with_the_reason(local_ray, monkeypatch):
-    monkeypatch.setenv("HW2_SET", "lr=-1")
-    outcomes = by_name(train_all(PROFILE, only=["fcn8s_lovasz"], parallel=2, log=print))
-    assert outcomes["fcn8s"].action == "failed" and "lr: -1 must be positive" in outcomes["fcn8s"].result
+def test_the_children_of_a_failed_run_are_skipped_with_the_reason(local_ray):
+    outcomes = by_name(train_all(PROFILE, only=["fcn8s_lovasz"], parallel=2, overrides=["lr=-1"], log=print))
+    assert outcomes["fcn8s"].action == "failed" and "lr: -1.0 must be positive" in outcomes["fcn8s"].result
     assert (outcomes["fcn8s_lovasz"].action, outcomes["fcn8s_lovasz"].result) == ("skipped", "its parent fcn8s did not finish")
 
 

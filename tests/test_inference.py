@@ -18,13 +18,13 @@ from official_miou import mean_iou_score
 def test_validation_mIoU_is_the_official_number_of_the_masks_hw2_segment_writes(tiny_seg_run, tiny_seg_root, tmp_path):
     """training validation == hw2 evaluate == hw2 miou == the official evaluator, at native size."""
     val = tiny_seg_root / "validation"
-    recorded = RunDir(tiny_seg_run).record()["best"]["val_miou"]
-    out = hw2("segment", val, tmp_path / "masks", "--checkpoint", tiny_seg_run / "best.pt")
+    recorded = RunDir(tiny_seg_run).record().kept_score()
+    out = hw2("segment", val, tmp_path / "masks", "--checkpoint", tiny_seg_run / "kept.pt")
     assert out.returncode == 0, out.stderr
     masks = sorted(p.name for p in (tmp_path / "masks").iterdir())
     assert masks == sorted(p.name for p in val.glob("*_mask.png"))
     scored = json.loads(hw2("miou", "-g", val, "-p", tmp_path / "masks", "--classes", "dubai", "--json").stdout)
-    evaluated = json.loads(hw2("evaluate", tiny_seg_run / "best.pt", val, "--json").stdout)
+    evaluated = json.loads(hw2("evaluate", tiny_seg_run / "kept.pt", val, "--json").stdout)
     spec = get_spec("dubai")
     labels = np.stack([read_mask(val / m, spec) for m in masks]).astype(float)
     preds = np.stack([read_mask(tmp_path / "masks" / m, spec) for m in masks]).astype(float)
@@ -37,23 +37,23 @@ def test_validation_mIoU_is_the_official_number_of_the_masks_hw2_segment_writes(
 def test_segment_refuses_to_write_into_the_image_folder(tiny_seg_run, tiny_seg_root):
     val = tiny_seg_root / "validation"
     before = sorted(p.name for p in val.iterdir())
-    out = hw2("segment", val, val, "--checkpoint", tiny_seg_run / "best.pt")
+    out = hw2("segment", val, val, "--checkpoint", tiny_seg_run / "kept.pt")
     assert out.returncode == 2 and "must differ" in out.stderr and "Traceback" not in out.stderr
     assert sorted(p.name for p in val.iterdir()) == before
 
 
 def test_a_short_run_beats_chance_clearly(tiny_cls_run):
     out, record = tiny_cls_run
-    assert record["best"]["val_acc"] > 3 / 50  # chance is 1/50
-    assert len(record["best"]["per_class_acc"]) == 50
-    cm = np.array(record["best"]["confusion_matrix"])
+    assert record.kept_score() > 3 / 50  # chance is 1/50
+    assert len(record.per_class()) == 50
+    cm = record.kept_confusion()
     assert cm.shape == (50, 50) and cm.sum() == 500
-    assert (out / "epoch_1.pt").is_file() and (out / "best.pt").is_file()
+    assert (out / "epoch_1.pt").is_file() and (out / "kept.pt").is_file()
 
 
 def test_classify_writes_one_sorted_row_per_png(tiny_cls_run, tmp_path):
     out, _ = tiny_cls_run
-    result = hw2("classify", CIFAR / "val_50", tmp_path / "pred.csv", "--checkpoint", out / "best.pt")
+    result = hw2("classify", CIFAR / "val_50", tmp_path / "pred.csv", "--checkpoint", out / "kept.pt")
     assert result.returncode == 0, result.stderr
     rows = list(csv.reader(open(tmp_path / "pred.csv")))
     assert rows[0] == ["image_id", "label"]
@@ -72,7 +72,7 @@ def test_classify_names_a_bad_image_and_writes_no_csv(tiny_cls_run, tmp_path):
     for p in sorted((CIFAR / "val_50").glob("*.png"))[:3]:
         shutil.copy(p, folder)
     (folder / "broken.png").write_bytes(b"not a png")
-    result = hw2("classify", folder, tmp_path / "pred.csv", "--checkpoint", out / "best.pt")
+    result = hw2("classify", folder, tmp_path / "pred.csv", "--checkpoint", out / "kept.pt")
     assert result.returncode == 2 and "broken.png: cannot decode" in result.stderr
     assert not (tmp_path / "pred.csv").exists()
 
@@ -80,20 +80,20 @@ def test_classify_names_a_bad_image_and_writes_no_csv(tiny_cls_run, tmp_path):
 def test_penultimate_features_are_512_d_for_resnet18(tiny_cls_run):
     out, _ = tiny_cls_run
     val = load_classification(CIFAR / "val_50")
-    feats = penultimate_features(load_trained(out / "best.pt", "cpu"), torch.from_numpy(np.asarray(val.images)))
+    feats = penultimate_features(load_trained(out / "kept.pt", "cpu"), torch.from_numpy(np.asarray(val.images)))
     assert feats.shape == (500, 512) and np.isfinite(feats).all()
 
 
 def test_classify_refuses_a_segmentation_checkpoint(tiny_seg_run, tmp_path):
-    result = hw2("classify", CIFAR / "val_50", tmp_path / "pred.csv", "--checkpoint", tiny_seg_run / "best.pt")
+    result = hw2("classify", CIFAR / "val_50", tmp_path / "pred.csv", "--checkpoint", tiny_seg_run / "kept.pt")
     assert result.returncode == 2 and "a segmentation checkpoint (fcn8s)" in result.stderr
     assert not (tmp_path / "pred.csv").exists()
 
 
 def test_a_bf16_run_keeps_16_bit_weights_that_score_exactly_what_training_recorded(tiny_seg_root, tmp_path):
     record = train(tiny(tiny_seg_root, tmp_path / "r", precision="bf16", epochs=1), log=quiet)
-    state = load_checkpoint(tmp_path / "r" / "best.pt")
+    state = load_checkpoint(tmp_path / "r" / "kept.pt")
     assert state["model"]["head.0.weight"].dtype == torch.bfloat16
     assert state["model"]["score.weight"].dtype == torch.float32  # the FCN scores in fp32
-    _, evaluation = evaluate_folder(tmp_path / "r" / "best.pt", tiny_seg_root / "validation", "cpu")
-    assert np.array_equal(evaluation.cm, np.array(record["best"]["confusion_matrix"]))
+    _, evaluation = evaluate_folder(tmp_path / "r" / "kept.pt", tiny_seg_root / "validation", "cpu")
+    assert np.array_equal(evaluation.cm, record.kept_confusion())

@@ -4,7 +4,7 @@ from torch.nn import functional as F
 
 from conftest import tiny
 from hw2lib.engine.inference import Predictor, evaluate_split
-from hw2lib.engine.losses import Loss, lovasz_softmax
+from hw2lib.losses import Loss, lovasz_softmax
 from hw2lib.models import build_model
 from hw2lib.tasks import make_task
 
@@ -61,9 +61,9 @@ def test_the_validation_loss_does_not_depend_on_the_batching(kind):
 def test_a_split_evaluated_in_batches_of_2_and_32_has_the_same_val_loss(tiny_seg_root, tmp_path):
     cfg = tiny(tiny_seg_root, tmp_path, class_weights=[1.0, 0.3, 2.0, 1.5, 1.0, 0.1], loss="ce+lovasz")
     torch.manual_seed(0)
-    model = build_model("fcn8s", 6, cfg).eval()
+    model = build_model("fcn8s", 6, cfg.model.values()).eval()
     task = make_task(cfg)
     val = task.load_validation()
-    losses = [evaluate_split(Predictor(model, {**cfg, "batch_size": b}, torch.device("cpu"), "fp32"),
+    losses = [evaluate_split(Predictor(model, cfg.replace(batch_size=b), torch.device("cpu"), "fp32"),
                              val, task.loss()).loss for b in (1, 16)]
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)

@@ -17,12 +17,12 @@ def test_nan_goes_out_as_null_and_comes_back_as_nan(tmp_path):
 def test_a_record_reads_its_scores_back_as_nan_but_keeps_its_params():
     record = RunRecord(params={"init_from": None, "select": "final"},
                        history=[{"epoch": 1, "val_miou": None}],
-                       best={"epoch": 1, "val_miou": None, "confusion_matrix": [[1]]},
+                       kept={"epoch": 1, "val_miou": None, "confusion_matrix": [[1]]},
                        snapshots={"ids": ["0001"], "tile_miou": {"1": {"0001": None}}})
-    back = RunRecord.from_dict(json.loads(json.dumps(record.to_dict()))).to_dict()
-    assert back["params"]["init_from"] is None
-    assert math.isnan(back["history"][0]["val_miou"]) and math.isnan(back["best"]["val_miou"])
-    assert math.isnan(back["snapshots"]["tile_miou"]["1"]["0001"])
+    back = RunRecord.from_dict(json.loads(json.dumps(record.to_dict())))
+    assert back.params["init_from"] is None
+    assert math.isnan(back.history[0]["val_miou"]) and math.isnan(back.kept["val_miou"])
+    assert math.isnan(back.tile_miou(1, "0001"))
 
 
 def test_numbers_print_with_their_format_and_nan_as_n_a():

@@ -1,12 +1,12 @@
 import pytest
 
 from conftest import ROOT
-from hw2lib.config import read_yaml
 from hw2lib.models import MODELS
-from hw2lib.report.build import RUN_ORDER
-from hw2lib.runs.profiles import config_from_runs_yaml, run_names
+from hw2lib.report.notebooks import SECTIONS, notebook_parameters
+from hw2lib.runs.profiles import deprecated, profile_name, run_names, run_settings, settings_from_runs_yaml
 
-PROFILES = ["sample", "homework", "smoke", "seed"]
+PROFILES = ["sample", "homework", "smoke", "reference"]
+DEFAULT_FINETUNES = [["fcn8s", "fcn8s_ce_finetune", "fcn8s_lovasz"]]  # 03_fcn8s's parameters cell
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -14,14 +14,14 @@ def test_every_profile_describes_valid_runs_and_notebook_parameters(profile):
     runs_yaml = ROOT / "params" / profile / "runs.yaml"
     names = run_names(profile)
     for name in names:
-        cfg = config_from_runs_yaml(runs_yaml, name, data_root="/data/hw2")
-        assert MODELS[cfg["model"]].task == cfg["task"]
-        assert cfg["out_dir"].endswith(f"runs/{profile}/{name}")
-        dry = config_from_runs_yaml(runs_yaml, name, data_root="/data/hw2", dry=True)
-        assert dry["out_dir"].endswith(f"runs/{profile}-dry/{name}") and dry["epochs"] == 1
+        s = settings_from_runs_yaml(runs_yaml, name, data_root="/data/hw2")
+        assert MODELS[s.model.model].task == s.task.name
+        assert s.place.out_dir.endswith(f"runs/{profile}/{name}")
+        dry = settings_from_runs_yaml(runs_yaml, name, data_root="/data/hw2", dry=True)
+        assert dry.place.out_dir.endswith(f"runs/{profile}-dry/{name}") and dry.train.epochs == 1
     assert "fcn32s_no_relu" in names and "fcn8s_lovasz" in names
-    for notebook in RUN_ORDER:
-        params = read_yaml(ROOT / "params" / profile / f"{notebook}.yaml")
+    for notebook in SECTIONS:
+        params = notebook_parameters(profile, notebook)
         named = [v for k, v in params.items() if k in ("run", "main_run", "baseline", "control", "improved")]
         named += [n for k, v in params.items() if isinstance(v, list) for n in v if isinstance(n, str)]
         named += [n for trio in params.get("finetunes", []) for n in trio]
@@ -32,32 +32,44 @@ def test_every_profile_describes_valid_runs_and_notebook_parameters(profile):
 def test_every_lovasz_fine_tune_has_its_cross_entropy_control(profile):
     runs_yaml = ROOT / "params" / profile / "runs.yaml"
     names = run_names(profile)
-    lovasz = [n for n in names if "lovasz" in config_from_runs_yaml(runs_yaml, n)["loss"]]
+    lovasz = [n for n in names if "lovasz" in getattr(settings_from_runs_yaml(runs_yaml, n).task, "loss", "")]
     assert lovasz
-    finetunes = read_yaml(ROOT / "params" / profile / "03_fcn8s.yaml")["finetunes"]
+    finetunes = notebook_parameters(profile, "03_fcn8s").get("finetunes", DEFAULT_FINETUNES)
     assert sorted(trio[2] for trio in finetunes) == sorted(lovasz)
     for parent, control, tuned in finetunes:
-        a, b = (config_from_runs_yaml(runs_yaml, n) for n in (control, tuned))
-        assert a["init_from"] == b["init_from"] and a["init_from"].endswith(f"/{parent}")
-        assert a["loss"] == "ce"
-        same = ("epochs", "lr", "schedule", "warmup_epochs", "optimizer", "batch_size", "select", "seed")
-        assert {k: a[k] for k in same} == {k: b[k] for k in same}
+        a, b = (settings_from_runs_yaml(runs_yaml, n) for n in (control, tuned))
+        assert a.place.init_from == b.place.init_from and a.place.init_from.endswith(f"/{parent}")
+        assert a.task.loss == "ce"
+        assert a.train == b.train and a.data == b.data  # epochs, rate, schedule, seed... alike
 
 
-def test_the_seed_profile_is_the_seed_authors_recipe():
-    runs_yaml = ROOT / "params" / "seed" / "runs.yaml"
-    fcn8s = config_from_runs_yaml(runs_yaml, "fcn8s")
-    assert (fcn8s["optimizer"], fcn8s["schedule"], fcn8s["batch_size"], fcn8s["augment"], fcn8s["select"]) == \
-        ("adam", "constant", 32, [], "val_loss")
-    assert fcn8s["image_size"] is None and fcn8s["fcn_init"] == "torch"
-    unet = config_from_runs_yaml(runs_yaml, "unet16")
-    assert unet["decoder"] == "transposed" and not unet["pretrained"]
-    resnet = config_from_runs_yaml(runs_yaml, "resnet18")
-    assert (resnet["input_size"], resnet["batch_size"], resnet["augment"]) == (224, 16, [])
+def test_a_profile_wide_override_reaches_only_the_runs_whose_task_has_the_key():
+    fcn8s = run_settings("smoke", "fcn8s", overrides=["image_size=96", "epochs=3"])
+    resnet = run_settings("smoke", "resnet18", overrides=["image_size=96", "epochs=3"])
+    assert fcn8s.task.image_size == 96 and fcn8s.train.epochs == 3 and resnet.train.epochs == 3
+
+
+def test_the_old_name_of_the_reference_profile_still_works_and_says_so(capsys):
+    deprecated.cache_clear()  # the notice is said once per process
+    assert profile_name("seed") == "reference" and profile_name("seed-dry") == "reference-dry"
+    assert capsys.readouterr().err.count("'seed' is the old name of 'reference'") == 1
+    assert run_names("seed") == run_names("reference")
+
+
+def test_the_reference_profile_is_the_reference_authors_recipe():
+    runs_yaml = ROOT / "params" / "reference" / "runs.yaml"
+    fcn8s = settings_from_runs_yaml(runs_yaml, "fcn8s")
+    t = fcn8s.train
+    assert (t.optimizer, t.schedule, t.batch_size, fcn8s.task.augment, t.select) == ("adam", "constant", 32, (), "val_loss")
+    assert fcn8s.task.image_size is None and fcn8s.model.fcn_init == "torch"
+    unet = settings_from_runs_yaml(runs_yaml, "unet16")
+    assert unet.model.decoder == "transposed" and not unet.model.pretrained
+    resnet = settings_from_runs_yaml(runs_yaml, "resnet18")
+    assert (resnet.task.input_size, resnet.train.batch_size, resnet.task.augment) == (224, 16, ())
     # Every value of the file carries its source.
     for line in runs_yaml.read_text().splitlines():
         if ":" in line and not line.lstrip().startswith("#") and line.startswith("  ") and not line.startswith("  #"):
             key = line.split(":")[0].strip()
             if line.startswith("    ") or key in ("dataset", "classes", "num_classes"):
                 continue
-            assert "#" in line or key in run_names("seed"), line
+            assert "#" in line or key in run_names("reference"), line

@@ -13,9 +13,9 @@ def kept_epoch(rule, history):
     record = RunRecord(params={"select": rule})
     for epoch, (loss, score) in enumerate(history, start=1):
         row = {"epoch": epoch, "val_loss": loss, "val_miou": score}
-        if record.keeps(row, "val_miou", last=epoch == len(history)):
-            record.keep(row, "val_miou", _cm(), {})
-    return record.best["epoch"] if record.best else None
+        if record.keeps(row, last=epoch == len(history)):
+            record.keep(row, _cm(), {})
+    return record.kept_epoch if record.kept else None
 
 
 def _cm():
@@ -40,7 +40,7 @@ def test_a_nan_epoch_is_never_kept_while_another_can_be():
 def test_a_kept_epoch_carries_its_rule_and_headers_name_it():
     record = RunRecord(params={"select": "val_loss"})
     row = {"epoch": 1, "val_loss": 0.5, "val_miou": 0.3}
-    record.keep(row, "val_miou", _cm(), {"val_iou": {"a": 0.3}})
-    assert record.best["rule"] == "val_loss" and record.best["val_iou"] == {"a": 0.3}
+    record.keep(row, _cm(), {"val_iou": {"a": 0.3}})
+    assert record.kept["rule"] == "val_loss" and record.kept["val_iou"] == {"a": 0.3}
     assert kept_label("val_loss") == "epoch kept: lowest val loss"
     assert kept_label("final") == "epoch kept: final epoch"

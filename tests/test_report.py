@@ -14,11 +14,12 @@ from browser import find_chromium, inspect, print_check
 from conftest import ROOT, as_run
 from hw2lib.analysis.evidence import run_interval
 from hw2lib.errors import ReportError
-from hw2lib.report.build import RUN_ORDER, build_report, execute, run_notebook
+from hw2lib.report.build import build_report
+from hw2lib.report.notebooks import SECTIONS, execute, run_notebook
 from hw2lib.runs.profiles import run_names
 
-# Seed numbers for two smoke runs, one far above anything the smoke run reaches.
-FAKE_SEED = {"runs": {"fcn8s": {"val_miou": {"value": 0.5, "line": 1, "quote": "0.5"}},
+# Reference numbers for two smoke runs, one far above anything the smoke run reaches.
+FAKE_REFERENCE = {"runs": {"fcn8s": {"val_miou": {"value": 0.5, "line": 1, "quote": "0.5"}},
                       "resnet18": {"val_acc": {"value": 0.99, "line": 2, "quote": "99%"}}},
              "claims": [{"text": "FCN8s beats FCN32s", "line": 3, "better": "fcn8s", "worse": "fcn32s"}]}
 
@@ -27,12 +28,12 @@ FAKE_SEED = {"runs": {"fcn8s": {"val_miou": {"value": 0.5, "line": 1, "quote": "
 def report(tmp_path_factory):
     """A build from scratch, as on a fresh clone, then the same build again from the saved runs."""
     shutil.rmtree(ROOT / "runs" / "smoke", ignore_errors=True)
-    seed = tmp_path_factory.mktemp("seed") / "seed_results.yaml"
-    seed.write_text(yaml.safe_dump(FAKE_SEED))
+    reference = tmp_path_factory.mktemp("reference") / "reference_results.yaml"
+    reference.write_text(yaml.safe_dump(FAKE_REFERENCE))
     started = time.time()
-    fresh = build_report("smoke", seed_results=seed, log=lambda *_: None).read_text()
+    fresh = build_report("smoke", reference_results=reference, log=lambda *_: None).read_text()
     figures = {p.stem: p.stat().st_mtime for p in (ROOT / "figures" / "smoke").glob("*.png")}
-    rebuilt = build_report("smoke", seed_results=seed, log=lambda *_: None)
+    rebuilt = build_report("smoke", reference_results=reference, log=lambda *_: None)
     return rebuilt, started, fresh, figures
 
 
@@ -71,9 +72,9 @@ def test_a_report_rebuilt_from_saved_runs_says_what_the_fresh_one_said(report):
     assert visible_text(page.read_text()) == visible_text(fresh)
 
 
-def test_report_is_one_page_in_the_seed_reports_order_with_summary_results_and_provenance(report):
+def test_report_is_one_page_in_the_reference_reports_order_with_summary_results_and_provenance(report):
     page = report[0].read_text()
-    headings = ("Summary: the seed report", "Provenance", "Results", "Problem 1 — 50-class image classification",
+    headings = ("Summary: the reference report", "Provenance", "Results", "Problem 1 — 50-class image classification",
                 "P1.1 The network", "P1.2 Validation accuracy", "P1.3 t-SNE", "Problem 2 — semantic segmentation",
                 "P2.1 FCN32s architecture", "P2.2 Predicted masks", "P2.3", "P2.4", "P2.5",
                 "Does fine-tuning with the Lovasz loss help", "Where does the improvement", "Inspect the masks",
@@ -103,21 +104,21 @@ def test_logs_and_printed_networks_fold_away_and_print_in_the_appendix(report):
     assert not re.search(r"epoch \d+/\d+  train_loss", re.sub(r"<details.*?</details>", "", body, flags=re.S))
 
 
-def test_the_seed_stands_beside_each_run_with_a_verdict_its_interval_supports(report):
+def test_the_reference_stands_beside_each_run_with_a_verdict_its_interval_supports(report):
     page = report[0].read_text()
     fcn8s, resnet18 = (run_interval(as_run(ROOT / "runs" / "smoke" / n).dir) for n in ("fcn8s", "resnet18"))
     for interval, value in ((fcn8s, 0.5), (resnet18, 0.99)):
-        side = ("reproduces the seed" if interval.low <= value <= interval.high
-                else "above the seed" if interval.low > value else "below the seed")
+        side = ("reproduces the reference" if interval.low <= value <= interval.high
+                else "above the reference" if interval.low > value else "below the reference")
         assert f"{side} ({value:.4f} lies" in page
     summary = page[page.index(">Summary"):page.index(">Provenance")]
     assert "FCN8s beats FCN32s (line 3)" in summary and "fcn8s − fcn32s: " in summary
     assert "most likely trained with cross-entropy" in summary
-    assert "more epochs alone" not in summary  # the fake seed's claim has no control run to point to
+    assert "more epochs alone" not in summary  # the fake reference's claim has no control run to point to
 
 
 def test_every_notebook_ends_with_findings_written_from_its_numbers(report):
-    for notebook in RUN_ORDER:
+    for notebook in SECTIONS:
         page = (ROOT / "build" / "report" / "smoke" / f"{notebook}.html").read_text()
         findings = page[page.rindex(">Findings<"):]
         assert "<li>" in findings, notebook
@@ -144,7 +145,7 @@ def test_every_figure_is_written_by_each_build(report):
 def test_a_failing_notebook_is_named_with_its_cell_and_kept(tmp_path):
     out = tmp_path / "02_fcn32s.ipynb"
     with pytest.raises(ReportError, match=r"notebooks/02_fcn32s.ipynb failed in cell \d+ .*no run 'nope'"):
-        execute("02_fcn32s", "smoke", None, out, overrides={"run": "nope"})
+        execute("02_fcn32s", "smoke", out, {"run": "nope"})
     kept = json.loads(out.read_text())
     assert any(o.get("output_type") == "error" for c in kept["cells"] for o in c.get("outputs", []))
 

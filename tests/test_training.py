@@ -20,7 +20,7 @@ def test_overfitting_a_few_tiles_lowers_loss_and_raises_miou(tmp_path):
     copy_tiles(DUBAI / "train", tmp_path / "d" / "validation", ids)  # score on the training tiles
     cfg = tiny(tmp_path / "d", tmp_path / "run", model="unet16", head_width=None, epochs=10, lr=3e-3,
                image_size=96, snapshot_ids=[], snapshot_epochs=[])
-    history = train(cfg, log=quiet)["history"]
+    history = train(cfg, log=quiet).history
     assert history[-1]["train_loss"] < 0.6 * history[0]["train_loss"]
     assert max(r["val_miou"] for r in history[-3:]) > history[0]["val_miou"] + 0.15
 
@@ -28,28 +28,28 @@ def test_overfitting_a_few_tiles_lowers_loss_and_raises_miou(tmp_path):
 def test_run_folder_has_weights_record_evaluations_and_snapshots(tiny_seg_run):
     run = RunDir(tiny_seg_run)
     record = run.record()
-    assert [r["epoch"] for r in record["history"]] == [1, 2] and record["complete"]
-    row = record["history"][0]
+    assert [r["epoch"] for r in record.history] == [1, 2] and record.complete
+    row = record.history[0]
     assert {"train_loss", "val_loss", "val_miou", "val_iou", "val_pred_share", "lr_start", "lr",
             "seconds", "val_seconds"} <= set(row) and row["val_seconds"] < row["seconds"]
     assert list(row["val_iou"]) == ["building", "land", "road", "vegetation", "water"]
     assert sum(row["val_pred_share"].values()) == pytest.approx(1)
     # The default rule keeps the final epoch.
-    assert record["best"]["epoch"] == 2 and record["best"]["rule"] == "final" and record["params"]["model"] == "fcn8s"
-    assert record["cache_key"] == cache_key(record["params"])
-    assert record["environment"]["torch"] == torch.__version__
-    assert record["environment"]["precision"] == "fp32"
-    assert record["worker"] == {"host": os.uname().nodename, "pid": os.getpid(), "device": "cpu"}
-    assert record["started_at"] <= record["finished_at"] and record["finished_at"].endswith("+00:00")
+    assert record.kept_epoch == 2 and record.rule == "final" and record.params["model"] == "fcn8s"
+    assert record.cache_key == cache_key(record.settings)
+    assert record.environment["torch"] == torch.__version__
+    assert record.environment["precision"] == "fp32"
+    assert record.worker == {"host": os.uname().nodename, "pid": os.getpid(), "device": "cpu"}
+    assert record.started_at <= record.finished_at and record.finished_at.endswith("+00:00")
     assert sorted(p.name for p in (tiny_seg_run / "snapshots").iterdir()) == ["1", "2", "input", "truth"]
     assert sorted(p.name for p in (tiny_seg_run / "snapshots" / "2").iterdir()) == ["0001.png", "0003.png"]
-    assert run.snapshot_epochs() == [1, 2] and run.snapshot_ids() == ["0001", "0003"]
+    assert record.snapshot_epochs() == [1, 2] and record.snapshot_ids() == ["0001", "0003"]
     assert run.snapshot("2", "0001").shape == (512, 512, 3)  # snapshots at the masks' native size
-    # A completed run keeps best.pt and its per-tile evaluations; last.pt's optimiser state is gone.
-    assert run.checkpoint("best").is_file() and not run.checkpoint("last").exists()
-    best = run.evaluation("best")
+    # A completed run keeps kept.pt and its per-tile evaluations; last.pt's optimiser state is gone.
+    assert run.checkpoint("kept").is_file() and not run.checkpoint("last").exists()
+    best = run.evaluation("kept")
     assert best["cms"].shape == (4, 6, 6) and list(best["ids"]) == ["0000", "0001", "0002", "0003"]
-    assert np.array_equal(best["cms"].sum(0), np.array(record["best"]["confusion_matrix"]))
+    assert np.array_equal(best["cms"].sum(0), record.kept_confusion())
 
 
 def test_snapshot_at_an_epoch_not_asked_for_is_absent(tiny_seg_root, tmp_path):
@@ -73,9 +73,9 @@ def test_a_run_resumed_after_an_epoch_repeats_an_unbroken_one(tiny_seg_root, tmp
         raise RuntimeError("the machine went away")
     with pytest.raises(RuntimeError):
         train(broken, log=crash_after_epoch_1)
-    assert load_checkpoint(RunDir(broken["out_dir"]).checkpoint("last"))["epoch"] == 1
+    assert load_checkpoint(RunDir(broken.place.out_dir).checkpoint("last"))["epoch"] == 1
     resumed = train(broken, resume=True, log=quiet)
-    assert strip(resumed["history"]) == strip(whole["history"])
+    assert strip(resumed.history) == strip(whole.history)
 
 
 def test_sigterm_mid_epoch_saves_within_a_step_and_the_resumed_run_equals_an_unbroken_one(tiny_seg_root, tmp_path):
@@ -89,12 +89,12 @@ def test_sigterm_mid_epoch_saves_within_a_step_and_the_resumed_run_equals_an_unb
     handler = signal.getsignal(signal.SIGTERM)
     with pytest.raises(Preempted, match=r"stopped by SIGTERM in epoch 2 after step 1 of 4"):
         train(broken, log=sigterm_after_epoch_1)
-    state = load_checkpoint(RunDir(broken["out_dir"]).checkpoint("last"))
+    state = load_checkpoint(RunDir(broken.place.out_dir).checkpoint("last"))
     assert state["epoch"] == 1 and state["partial"]["step"] == 1
     assert signal.getsignal(signal.SIGTERM) is handler  # the one before training is back
     resumed = train(broken, resume=True, log=quiet)
-    assert strip(resumed["history"]) == strip(whole["history"])
-    assert abs(resumed["best"]["val_miou"] - whole["best"]["val_miou"]) < 1e-6
+    assert strip(resumed.history) == strip(whole.history)
+    assert abs(resumed.kept_score() - whole.kept_score()) < 1e-6
 
 
 def test_hw2_train_exits_75_on_sigterm_and_resume_finishes_it(tiny_seg_root, tmp_path):
@@ -111,7 +111,7 @@ def test_hw2_train_exits_75_on_sigterm_and_resume_finishes_it(tiny_seg_root, tmp
     assert state["epoch"] == 1 and 1 <= state["partial"]["step"] < 8
     out = hw2_process("train", tmp_path / "p.yaml", "--resume")
     assert out.returncode == 0, out.stderr
-    assert RunDir(tmp_path / "run").record()["complete"]
+    assert RunDir(tmp_path / "run").record().complete
 
 
 def hw2_process_async(*args):
@@ -132,33 +132,33 @@ def test_last_pt_is_written_when_due_not_every_epoch(tiny_seg_root, tmp_path):
         with pytest.raises(RuntimeError):
             train(tiny(tiny_seg_root, out, epochs=3, checkpoint_minutes=minutes), log=stop_after_epoch_2)
         assert RunDir(out).checkpoint("last").is_file() == kept
-        assert len(RunDir(out).record()["history"]) == 2
+        assert len(RunDir(out).record().history) == 2
 
 
 def test_resume_refuses_changes_and_extend_is_a_recorded_warm_restart_with_its_own_key(tiny_seg_root, tmp_path):
     cfg = tiny(tiny_seg_root, tmp_path / "r", schedule="poly", epochs=2, keep_last=True)
     done = train(cfg, log=quiet)
     with pytest.raises(CheckpointError, match=r"epochs 2 -> 3; use --resume --extend"):
-        train({**cfg, "epochs": 3}, resume=True, log=quiet)
+        train(cfg.replace(epochs=3), resume=True, log=quiet)
     with pytest.raises(CheckpointError, match=r"lr: 0.001 -> 0.002"):
-        train({**cfg, "lr": 2e-3}, resume=True, extend=True, log=quiet)
+        train(cfg.replace(lr=2e-3), resume=True, extend=True, log=quiet)
     steps = 2  # 8 tiles, batch 4
-    assert done["history"][-1]["lr"] == pytest.approx(cfg["lr"] * (1 - 3 / 4) ** 0.9)
-    extended = train({**cfg, "epochs": 3}, resume=True, extend=True, log=quiet)
-    third = extended["history"][2]
+    assert done.history[-1]["lr"] == pytest.approx(cfg.train.lr * (1 - 3 / 4) ** 0.9)
+    extended = train(cfg.replace(epochs=3), resume=True, extend=True, log=quiet)
+    third = extended.history[2]
     # Re-planned over 3 epochs, the rate jumps back up to the new plan's value at this step.
-    assert third["lr_start"] == pytest.approx(cfg["lr"] * (1 - 2 * steps / (3 * steps)) ** 0.9)
-    assert third["lr_start"] > extended["history"][1]["lr"]
-    assert extended["schedule_replanned"] == [{"after_epoch": 2, "epochs": 3}]
-    assert strip(extended["history"][:2]) == strip(done["history"])
+    assert third["lr_start"] == pytest.approx(cfg.train.lr * (1 - 2 * steps / (3 * steps)) ** 0.9)
+    assert third["lr_start"] > extended.history[1]["lr"]
+    assert extended.schedule_replanned == [{"after_epoch": 2, "epochs": 3}]
+    assert strip(extended.history[:2]) == strip(done.history)
     # The extended run is not the profile's 2-epoch run, nor a fresh 3-epoch one.
-    assert extended["cache_key"] not in (done["cache_key"], cache_key({**cfg, "epochs": 3}))
+    assert extended.cache_key not in (done.cache_key, cache_key(cfg.replace(epochs=3)))
 
 
 def test_a_completed_run_without_keep_last_says_why_it_cannot_be_extended(tiny_seg_run):
-    cfg = RunDir(tiny_seg_run).record()["params"]
+    cfg = RunDir(tiny_seg_run).record().settings
     with pytest.raises(CheckpointError, match="optimiser state was dropped"):
-        train({**cfg, "epochs": 3}, resume=True, extend=True, log=quiet)
+        train(cfg.replace(epochs=3), resume=True, extend=True, log=quiet)
 
 
 def test_a_fresh_run_replaces_its_folder_whole(tiny_seg_root, tmp_path):
@@ -171,7 +171,7 @@ def test_a_fresh_run_replaces_its_folder_whole(tiny_seg_root, tmp_path):
     assert sorted(p.name for p in (tmp_path / "r" / "snapshots").iterdir()) == ["1", "input", "truth"]
     assert sorted(p.name for p in (tmp_path / "r" / "snapshots" / "input").iterdir()) == ["0002.png"]
     assert not (tmp_path / "r" / "epoch_2.pt").exists()
-    assert run.snapshot_epochs() == [1] and len(run.record()["history"]) == 1
+    assert run.record().snapshot_epochs() == [1] and len(run.record().history) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [".r.lock", "r"]  # no staging folder left
 
 
@@ -207,10 +207,10 @@ def test_a_snapshot_tile_not_in_validation_is_refused_before_any_work(tiny_seg_r
 def test_a_run_that_starts_from_another_runs_weights_keys_on_its_parent(tiny_seg_run, tiny_seg_root, tmp_path):
     child = tiny(tiny_seg_root, tmp_path / "child", init_from=str(tiny_seg_run), epochs=1, lr=1e-4)
     record = train(child, log=quiet)
-    assert record["cache_key"] == cache_key(child)
+    assert record.cache_key == cache_key(child)
     other_parent = tiny(tiny_seg_root, tmp_path / "p2", epochs=1)
     train(other_parent, log=quiet)
-    assert cache_key({**child, "init_from": str(tmp_path / "p2")}) != record["cache_key"]
+    assert cache_key(child.replace(init_from=str(tmp_path / "p2"))) != record.cache_key
 
 
 def test_starting_from_a_run_that_is_not_trained_is_refused_before_any_work(tiny_seg_root, tmp_path):

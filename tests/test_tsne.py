@@ -47,11 +47,11 @@ def test_most_confused_pairs_count_both_directions():
 
 def test_a_tsne_study_of_a_trained_run_measures_both_checkpoints(tiny_cls_run):
     out, record = tiny_cls_run
-    study = tsne_study(as_run(out), {"epoch 1": 1, "kept": "best"})
+    study = tsne_study(as_run(out), {"epoch 1": 1, "kept": "kept"})
     assert list(study.panels) == ["epoch 1", "kept"]
     emb, labels, wrong = study.panels["kept"]
     assert emb.shape == (500, 2) and np.bincount(labels).tolist() == [10] * 50
-    assert wrong.mean() == 1 - record["best"]["val_acc"]
+    assert wrong.mean() == 1 - record.kept_score()
     assert 0 <= study.quality["kept"]["knn_acc_features"] <= 1 and study.quality["kept"]["chance"] == 1 / 50
     pairs, rows = study.confused_examples(top=2, per_pair=3)
     assert len(pairs) == 2 and all(len(images) <= 3 for images in rows.values())
@@ -59,10 +59,10 @@ def test_a_tsne_study_of_a_trained_run_measures_both_checkpoints(tiny_cls_run):
 
 def test_identical_features_are_a_clear_error_not_a_crash(tiny_cls_run, tmp_path):
     out, _ = tiny_cls_run
-    state = load_checkpoint(out / "best.pt")
+    state = load_checkpoint(out / "kept.pt")
     state["model"] = {k: torch.zeros_like(v) if k.startswith("layer4") else v for k, v in state["model"].items()}
     broken = tmp_path / "resnet18"
     shutil.copytree(out, broken)
-    save_checkpoint(broken / "best.pt", state)
+    save_checkpoint(broken / "kept.pt", state)
     with pytest.raises(CheckpointError, match="penultimate features are the same for every image"):
-        tsne_study(as_run(broken), {"kept": "best"})
+        tsne_study(as_run(broken), {"kept": "kept"})

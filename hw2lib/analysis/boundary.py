@@ -72,11 +72,11 @@ def boundary_study(runs, width=7):
     data_root; every run must cover the same tiles. `runs` maps a label to a `Run`."""
     study, loaded, share, ids = {}, {}, None, None
     for label, run in runs.items():
-        predictor = load_trained(run.dir.checkpoint("best"))
-        cfg = run.cfg
-        key = (cfg["data_root"], cfg["image_size"], cfg["val_limit"], tuple(cfg["snapshot_ids"]))
+        predictor = load_trained(run.dir.checkpoint("kept"))
+        s = run.settings
+        key = (s.place.data_root, s.task.image_size, s.data.val_limit, s.task.snapshot_ids)
         if key not in loaded:
-            loaded[key] = make_task(cfg).load_validation()
+            loaded[key] = make_task(s).load_validation()
         study[label], share = _subset_items(predictor, loaded[key], width)
         if ids is not None and list(study[label]["all"]["ids"]) != ids:
             raise ConfigError(f"boundary study: {label} is validated on other tiles than the first run "

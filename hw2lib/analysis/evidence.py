@@ -19,7 +19,6 @@ import numpy as np
 from ..data.metrics import pooled_miou
 from ..engine.run_dir import RunDir
 from ..numbers import fmt
-from ..tasks import make_task
 
 RESAMPLES = 2000
 
@@ -98,7 +97,7 @@ def bootstrap_interval(items, statistic, resamples=RESAMPLES, seed=0):
 def paired_bootstrap(a, b, statistic, resamples=RESAMPLES, seed=0):
     """The difference statistic(b) - statistic(a) with its 95% paired bootstrap interval.
 
-    `a` and `b` are per-item evaluations (dicts of arrays, e.g. `RunDir.evaluation("best")`)."""
+    `a` and `b` are per-item evaluations (dicts of arrays, e.g. `RunDir.evaluation("kept")`)."""
     _check_paired(a, b)
     n = _count(a)
     whole, weights = np.ones((1, n)), resample_counts(n, resamples, seed)
@@ -151,19 +150,14 @@ def seed_spread(values):
     return f"{fmt(values.mean())} ± {fmt(sd)} ({len(values)} seeds)"
 
 
-def run_statistic(record):
-    """The statistic that scores a run's saved per-item evaluation (its task decides)."""
-    return make_task(record["params"]).statistic()
-
-
-def compare_runs(run_a, run_b, tag="best"):
-    """`run_b` minus `run_a` on their `tag` evaluations ("best": the kept epoch, or "final"),
+def compare_runs(run_a, run_b, tag="kept"):
+    """`run_b` minus `run_a` on their `tag` evaluations ("kept": the kept epoch, or "final"),
     with the paired bootstrap interval. Run folders or RunDirs."""
     a, b = RunDir(run_a), RunDir(run_b)
-    return paired_bootstrap(a.evaluation(tag), b.evaluation(tag), run_statistic(a.record()))
+    return paired_bootstrap(a.evaluation(tag), b.evaluation(tag), a.record().task.statistic())
 
 
-def run_interval(run, tag="best"):
+def run_interval(run, tag="kept"):
     """A run's own score on its `tag` evaluation with its 95% bootstrap interval over items."""
     run = RunDir(run)
-    return bootstrap_interval(run.evaluation(tag), run_statistic(run.record()))
+    return bootstrap_interval(run.evaluation(tag), run.record().task.statistic())

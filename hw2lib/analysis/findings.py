@@ -11,42 +11,32 @@ import pandas as pd
 from ..data.metrics import class_shares
 from ..engine.record import kept_label
 from ..numbers import fmt
-from ..tasks import make_task
+from ..tasks import COLLAPSE_SHARE
 from .evidence import (compare_runs, compare_sentence, correct_statistic, format_difference,
                        paired_bootstrap, seed_spread)
-from .seed import seed_columns
-
-COLLAPSE_SHARE = 0.95
+from .reference import reference_columns
 
 
-def collapsed_class(record, epoch=None):
-    """The class a run's kept epoch (or `epoch`) predicts for >= 95% of its items, else None."""
-    task = make_task(record["params"])
-    epoch = epoch or record["best"]["epoch"]
-    row = next(r for r in record["history"] if r["epoch"] == epoch)
-    return task.collapsed(row, COLLAPSE_SHARE)
-
-
-def results_table(runs, seed=None):
+def results_table(runs, reference=None):
     """One row per run: the kept epoch (the header names the rule), its score and val loss, the
     final epoch's score, a collapse flag, mean ± sd across seeds where the run has repeats, and
-    with `seed` the seed report's number beside it (`seed.seed_columns`)."""
-    rules = {run.record["params"]["select"] for run in runs.values()}
+    with `reference` the reference report's number beside it (`reference.reference_columns`)."""
+    rules = {run.record.rule for run in runs.values()}
     rows = {}
     for label, run in runs.items():
-        r, task = run.record, make_task(run.record["params"])
-        name, metric, final = task.metric_name, task.metric, r["history"][-1]
-        collapsed = collapsed_class(r)
-        kept = r["best"]["epoch"] if len(rules) == 1 else f"{r['best']['epoch']} ({r['params']['select']})"
-        row = {"model": r["params"]["model"], "epochs": r["params"]["epochs"],
+        r = run.record
+        name = r.task.metric_name
+        collapsed = r.collapsed_class()
+        kept = r.kept_epoch if len(rules) == 1 else f"{r.kept_epoch} ({r.rule})"
+        row = {"model": run.settings.model.model, "epochs": run.settings.train.epochs,
                kept_label(*rules) if len(rules) == 1 else "epoch kept": kept,
-               f"{name} (kept epoch)": fmt(r["best"][metric]), "val loss (kept epoch)": fmt(r["best"]["val_loss"]),
-               f"{name} (final epoch)": fmt(final[metric]),
+               f"{name} (kept epoch)": fmt(r.kept_score()), "val loss (kept epoch)": fmt(r.kept_loss()),
+               f"{name} (final epoch)": fmt(r.final_score()),
                "collapsed": "—" if collapsed is None else f"yes: {collapsed}"}
         if len(run.repeats) > 1:
-            row[f"{name} across seeds"] = seed_spread([x.record["best"][metric] for x in run.repeats])
-        if seed is not None:
-            row.update(seed_columns(label, run, seed))
+            row[f"{name} across seeds"] = seed_spread([x.record.kept_score() for x in run.repeats])
+        if reference is not None:
+            row.update(reference_columns(label, run, reference))
         rows[label] = row
     return pd.DataFrame.from_dict(rows, orient="index").fillna("—")
 
@@ -67,16 +57,16 @@ def comparison_table(differences, metric):
 
 def describe(label, run):
     """'fcn8s: mIoU 0.3012 at epoch 5 of 5 (epoch kept: final epoch); the final epoch scores ...'."""
-    r, task = run.record, make_task(run.record["params"])
-    metric, best = task.metric, run.record["best"]
-    text = (f"{label}: {task.metric_name} {fmt(best[metric])} at epoch {best['epoch']} of "
-            f"{r['params']['epochs']} ({kept_label(r['params']['select'])}); the final epoch scores "
-            f"{fmt(r['history'][-1][metric])}.")
+    r = run.record
+    task = r.task
+    text = (f"{label}: {task.metric_name} {fmt(r.kept_score())} at epoch {r.kept_epoch} of "
+            f"{run.settings.train.epochs} ({kept_label(r.rule)}); the final epoch scores "
+            f"{fmt(r.final_score())}.")
     if task.chance is not None:
         text += f" Chance is {fmt(task.chance)}."
     if len(run.repeats) > 1:
-        text += f" Across seeds: {seed_spread([x.record['best'][metric] for x in run.repeats])}."
-    collapsed = collapsed_class(r)
+        text += f" Across seeds: {seed_spread([x.record.kept_score() for x in run.repeats])}."
+    collapsed = r.collapsed_class()
     if collapsed is not None:
         text += (f" It is collapsed: at that epoch it predicts {collapsed!r} for at least "
                  f"{COLLAPSE_SHARE:.0%} of the {task.unit}.")
@@ -145,13 +135,8 @@ def findings(sentences):
             f"intervals.\n\n{body}")
 
 
-def per_class(run):
-    """{class: score} at the kept epoch: IoU per scored class, or accuracy per class."""
-    return make_task(run.record["params"]).per_class(run.record["best"])
-
-
 def predicted_and_true_shares(run):
     """({class: predicted share}, {class: true share}) at the kept epoch, from its confusion
     matrix (the true shares are the labels', the same for every model)."""
-    cm, names = run.record["best"]["confusion_matrix"], make_task(run.record["params"]).class_names
+    cm, names = run.record.kept_confusion(), run.record.class_names
     return dict(zip(names, class_shares(cm, 0).tolist())), dict(zip(names, class_shares(cm, 1).tolist()))

@@ -1,6 +1,6 @@
 """t-SNE of penultimate-layer features, and numbers for "the classes form clusters".
 
-    study = tsne_study(runs["resnet18"], {"epoch 1": 1, "kept": "best"})
+    study = tsne_study(runs["resnet18"], {"epoch 1": 1, "kept": "kept"})
     study.panels      # title -> (2-D embedding, labels, misclassified?)
     study.quality     # title -> k-NN accuracy and silhouette, in 2-D and in the 512-d features
 
@@ -97,9 +97,9 @@ class TsneStudy:
 
 def tsne_study(run, checkpoints, seed=0, k=5):
     """Features, t-SNE and cluster quality of the validation images under each checkpoint of a
-    classification `Run`. `checkpoints` maps a panel title to "best" (the kept epoch) or a kept
-    epoch number; the images come from the run's current data_root."""
-    val = make_task(run.cfg).load_validation()
+    classification `Run`. `checkpoints` maps a panel title to "kept" (the kept epoch) or the
+    number of an epoch kept by keep_checkpoints; the images come from the run's current data_root."""
+    val = make_task(run.settings).load_validation()
     labels = val.targets.numpy()
     panels, quality, knn = {}, {}, {}
     for title, which in checkpoints.items():

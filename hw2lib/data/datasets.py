@@ -11,8 +11,8 @@ masks as (N, H, W) class indices. An epoch then never touches a JPEG again.
     ((29, 3, 128, 128), (29, 512, 512))
 
 Validation sets keep their masks at native size (`native_masks=True`): scores are computed the
-official way, on the masks as the evaluator reads them. The decoded arrays are cached on disk per
-folder listing (`array_cache.py`), so a run after the first skips the decoding.
+official way, on the masks as the evaluator reads them. The decoded arrays are cached on disk by
+the content of the files decoded (`disk_cache.py`), so a run after the first skips the decoding.
 """
 import os
 import re
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, MaskDecodeError
-from .array_cache import cached_arrays
+from .disk_cache import cached_arrays
 from .images import read_rgb, resize
 
 _LABELLED_NAME = re.compile(r"^(\d+)_(\d+)\.png$")
@@ -104,7 +104,7 @@ def load_classification(folder, labelled=True, size=None, limit=None):
         images = parallel_map(lambda p: resize(read_rgb(p), size), paths)
         return {"images": _stack(images, paths).transpose(0, 3, 1, 2).copy()}
 
-    arrays = cached_arrays(["classification", Path(folder).resolve(), labelled, size, limit], folder, decode)
+    arrays = cached_arrays(["classification", Path(folder).resolve(), labelled, size, limit], paths, decode)
     return ClassificationSet(arrays["images"], labels, [p.name for p in paths])
 
 
@@ -168,7 +168,7 @@ def load_segmentation(folder, spec, size=None, limit=None, keep=(), native_masks
         return {"images": images, "masks": _stack([m for _, m in loaded], [t[2] for t in pairs])}
 
     parts = ["segmentation", Path(folder).resolve(), spec.name, size, [t[0] for t in pairs], native_masks]
-    arrays = cached_arrays(parts, folder, decode)
+    arrays = cached_arrays(parts, [p for t in pairs for p in t[1:]], decode)
     return SegmentationSet(arrays["images"], arrays["masks"], [t[0] for t in pairs])
 
 

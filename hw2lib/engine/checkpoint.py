@@ -9,6 +9,7 @@ autocast computes in it anyway (convolution and linear weights and biases, but f
 model marks `runs_in_fp32`): evaluating the stored weights under the run's precision gives
 exactly the same outputs, at half the disk space.
 """
+import hashlib
 import pickle
 from pathlib import Path
 
@@ -22,9 +23,26 @@ AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 _AUTOCAST_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear)
 
 
+class _HashingFile:
+    """A file that hashes what is written to it (torch.save writes sequentially)."""
+
+    def __init__(self, f):
+        self.f, self.hash = f, hashlib.sha256()
+
+    def write(self, data):
+        self.hash.update(data)
+        return self.f.write(data)
+
+    def flush(self):
+        self.f.flush()
+
+
 def save_checkpoint(path, state):
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """Write `state` atomically; return the sha256 of the file's bytes."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        out = _HashingFile(f)
+        torch.save(state, out)
+    return out.hash.hexdigest()
 
 
 def load_checkpoint(path, map_location="cpu"):

@@ -1,8 +1,8 @@
 """Using a model: the one prediction path, evaluation of a split, and the homework's jobs.
 
-    hw2 segment hw2_data/p2_data/validation out_masks/ --checkpoint runs/homework/fcn8s/best.pt
-    hw2 evaluate runs/homework/fcn8s/best.pt hw2_data/p2_data/validation
-    hw2 classify hw2_data/p1_data/val_50 pred.csv --checkpoint runs/homework/resnet18/best.pt
+    hw2 segment hw2_data/p2_data/validation out_masks/ --checkpoint runs/homework/fcn8s/kept.pt
+    hw2 evaluate runs/homework/fcn8s/kept.pt hw2_data/p2_data/validation
+    hw2 classify hw2_data/p1_data/val_50 pred.csv --checkpoint runs/homework/resnet18/kept.pt
 
 A segmentation model sees each image at the run's `image_size`; its logits are upsampled
 (bilinear) to the mask's native size, then argmax. Training validation, `hw2 evaluate` and
@@ -25,6 +25,7 @@ from ..data.metrics import scores
 from ..errors import CheckpointError, DataError
 from ..models import build_model
 from ..models.classifiers import last_layer
+from ..settings import RunSettings
 from ..tasks import Split, make_task
 from .checkpoint import load_checkpoint
 from .runtime import Distributed, autocast, resolve_device, resolve_precision
@@ -35,17 +36,17 @@ from .transforms import to_input
 class Predictor:
     """A model in eval mode with what it needs to see images as it was trained to."""
     model: torch.nn.Module
-    cfg: dict
+    settings: RunSettings
     device: torch.device
     precision: str  # resolved: fp32, bf16 or fp16
     task: object = field(init=False)
 
     def __post_init__(self):
-        self.task = make_task(self.cfg)
+        self.task = make_task(self.settings)
 
     @property
     def batch_size(self):
-        return 2 * self.cfg["batch_size"]  # no gradients: twice the training batch fits
+        return 2 * self.settings.train.batch_size  # no gradients: twice the training batch fits
 
     def logits(self, images, size=None):
         """Float logits of a uint8 (N, 3, H, W) batch, in eval mode: (N, C) or (N, C, h, w),
@@ -53,30 +54,30 @@ class Predictor:
         self.model.eval()  # dropout off, batch-norm statistics fixed (training turns it back on)
         with torch.no_grad(), autocast(self.device, self.precision):
             out = self.model(to_input(images, self.device, self.task.input_size,
-                                      self.cfg["channels_last"])).float()
+                                      self.settings.train.channels_last)).float()
         if size is not None and out.shape[-2:] != tuple(size):
             out = F.interpolate(out, size=tuple(size), mode="bilinear", align_corners=False)
         return out
 
 
 def load_trained(checkpoint, device="auto", task=None):
-    """A `Predictor` from a `best.pt`, `last.pt` or `epoch_<k>.pt`, at the precision it was
+    """A `Predictor` from a `kept.pt`, `last.pt` or `epoch_<k>.pt`, at the precision it was
     trained under. With `task` given, a checkpoint of the other task is refused."""
     state = load_checkpoint(checkpoint)
-    cfg = state["params"]
-    if task is not None and cfg["task"] != task:
-        raise CheckpointError(f"{checkpoint}: a {cfg['task']} checkpoint ({cfg['model']}), "
+    settings = RunSettings.build(state["params"])
+    if task is not None and settings.task.name != task:
+        raise CheckpointError(f"{checkpoint}: a {settings.task.name} checkpoint ({settings.model.model}), "
                               f"but this command needs a {task} one")
     device = resolve_device(device)
-    model = build_model(cfg["model"], state["num_classes"], cfg)
+    model = build_model(settings.model.model, state["num_classes"], settings.model.values())
     model.load_state_dict(state["model"])
     model = model.to(device).eval()
-    if cfg["channels_last"]:
+    if settings.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    precision = state.get("precision", cfg["precision"])
+    precision = state.get("precision", settings.train.precision)
     if precision == "fp16" and device.type != "cuda":
         precision = "fp32"  # fp16 autocast is a GPU feature; the stored fp16 weights load exactly
-    return Predictor(model, cfg, device, resolve_precision(precision, device))
+    return Predictor(model, settings, device, resolve_precision(precision, device))
 
 
 @dataclass
@@ -122,7 +123,7 @@ def segment_folder(img_dir, out_dir, checkpoint, device="auto"):
         raise DataError(f"{out_dir}: the output folder must differ from the image folder")
     paths = sat_images(img_dir)
     predictor = load_trained(checkpoint, device, "segmentation")
-    spec, size = predictor.task.spec, predictor.cfg["image_size"]
+    spec, size = predictor.task.spec, predictor.settings.task.image_size
     out_dir.mkdir(parents=True, exist_ok=True)
     for start in range(0, len(paths), 16):  # a chunk at a time: the folder may be large
         group = paths[start:start + 16]
@@ -139,7 +140,7 @@ def evaluate_folder(checkpoint, data_dir, device="auto"):
     loaded exactly as training validation loads it."""
     predictor = load_trained(checkpoint, device, "segmentation")
     task = predictor.task
-    data = load_segmentation(data_dir, task.spec, predictor.cfg["image_size"], native_masks=True)
+    data = load_segmentation(data_dir, task.spec, predictor.settings.task.image_size, native_masks=True)
     split = Split(torch.from_numpy(data.images), torch.from_numpy(data.masks), data.ids).to(predictor.device)
     evaluation = evaluate_split(predictor, split, task.loss().to(predictor.device))
     return scores(evaluation.cm, task.spec), evaluation

@@ -1,12 +1,13 @@
 """The run folder: the one place that knows what a run writes and where.
 
     runs/<profile>/<run>/
-      metrics.json                the run's record: params, history per epoch, best, snapshots...
-      best.pt                     weights of the best epoch on validation
+      metrics.json                the run's record (`RunRecord`): settings, history per epoch, the
+                                  kept epoch, snapshots...
+      kept.pt                     weights of the kept epoch (the settings' `select` rule)
       last.pt                     everything to resume; its optimiser state is dropped when the
                                   run completes (unless keep_last), and the file with it
       epoch_<k>.pt                weights kept for keep_checkpoints (an early one for t-SNE)
-      evaluation/<tag>.npz        per-item results of an evaluated checkpoint ("best", "final"):
+      evaluation/<tag>.npz        per-item results of an evaluated checkpoint ("kept", "final"):
                                   confusion matrices per tile, or labels and predictions per image
       snapshots/input/<id>.png    the snapshot tiles' images and ground truth, native size
       snapshots/truth/<id>.png
@@ -14,7 +15,7 @@
 
 A fresh run is built in a staging folder beside the old one and swapped in once its first epoch
 is saved, so a failed start leaves the old run intact and a new run never mixes with an old one.
-Readers (grids, inspector, tables) take the epochs and tiles from `metrics.json`, never from a
+Readers (grids, inspector, tables) take the epochs and tiles from the record, never from a
 folder listing. While a process trains a run it holds the run's lock, a file `.<run>.lock`
 beside the folder: another process asking for the same run waits, then finds it finished.
 """
@@ -49,11 +50,12 @@ class RunDir:
 
     # --- checkpoints -------------------------------------------------------------------------
     def checkpoint(self, which):
-        """Path of "best", "last" or the kept checkpoint of epoch `which` (an int)."""
+        """Path of "kept", "last" or the checkpoint kept of epoch `which` (an int)."""
         return self.path / (f"epoch_{which}.pt" if isinstance(which, int) else f"{which}.pt")
 
     def save_checkpoint(self, which, state):
-        save_checkpoint(self.checkpoint(which), state)
+        """Write checkpoint `which`; return the sha256 of its bytes."""
+        return save_checkpoint(self.checkpoint(which), state)
 
     def load_checkpoint(self, which, map_location="cpu"):
         return load_checkpoint(self.checkpoint(which), map_location)
@@ -66,11 +68,11 @@ class RunDir:
         return (self.path / METRICS).is_file()
 
     def record(self):
-        """The run's metrics.json as a dict, NaN scores (null in the file) read back as NaN."""
+        """The run's `RunRecord`, NaN scores (null in the file) read back as NaN."""
         path = self.path / METRICS
         if not path.is_file():
             raise DataError(f"{path}: no such run record (has the run been trained?)")
-        return RunRecord.from_dict(json.loads(path.read_text())).to_dict()
+        return RunRecord.from_dict(json.loads(path.read_text()))
 
     def write_record(self, record):
         write_json(self.path / METRICS, record.to_dict())
@@ -83,7 +85,7 @@ class RunDir:
             tmp.write_bytes(buf.getvalue())
 
     def evaluation(self, tag):
-        """The arrays saved for `tag` ("best" or "final") as a dict."""
+        """The arrays saved for `tag` ("kept" or "final") as a dict."""
         path = self.path / "evaluation" / f"{tag}.npz"
         if not path.is_file():
             raise DataError(f"{path}: no saved evaluation (retrain the run with this version)")
@@ -100,16 +102,6 @@ class RunDir:
 
     def snapshot(self, kind, tile):
         return read_rgb(self.snapshot_path(kind, tile))
-
-    def snapshot_ids(self):
-        return self.record()["snapshots"]["ids"]
-
-    def snapshot_epochs(self):
-        """The epochs this run (not any earlier one) saved snapshots at, ascending."""
-        return sorted(int(e) for e in self.record()["snapshots"]["tile_miou"])
-
-    def tile_miou(self, epoch, tile):
-        return self.record()["snapshots"]["tile_miou"][str(epoch)][tile]
 
     # --- fresh runs --------------------------------------------------------------------------
     def staging(self):
@@ -164,7 +156,7 @@ class RunDir:
         last = self.checkpoint("last")
         if last.is_file():
             return last
-        if self.has_record() and self.record().get("complete"):
+        if self.has_record() and self.record().complete:
             raise CheckpointError(f"{self.path} is complete and its optimiser state was dropped "
                                   "(keep_last: false); retrain it with keep_last: true to extend it")
         raise CheckpointError(f"{last}: no such checkpoint to resume from")

@@ -26,9 +26,10 @@ from datetime import datetime, timezone
 
 import torch
 
-from ..config import OPERATIONAL_KEYS, check_data
+from ..data.datasets import check_folder
 from ..errors import CheckpointError, ConfigError, Preempted, TrainingDiverged
 from ..models import build_model
+from ..settings import RunSettings
 from ..tasks import make_task
 from .checkpoint import compact_state_dict, load_checkpoint
 from .inference import Predictor, evaluate_split
@@ -36,7 +37,7 @@ from .preemption import StopRequest
 from .provenance import run_environment
 from .record import RunRecord
 from .run_dir import RunDir
-from .run_key import cache_key
+from .run_key import key_of, key_parts
 from .runtime import Distributed, Optimisation, ProgressBar, autocast, resolve_device, resolve_precision
 from .snapshots import write_snapshot_inputs, write_snapshots
 from .transforms import Augmentation, to_input
@@ -78,10 +79,11 @@ class EpochLoss:
         return (total / finite if finite else float("nan")), int(bad), diverged
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Setup:
-    """Everything a run trains with, made once."""
-    cfg: dict
+    """Everything a run trains with, made once (built by keyword: `model` and `raw_model` are
+    both modules, and must not be swapped)."""
+    settings: RunSettings
     task: object
     device: torch.device
     ddp: Distributed
@@ -115,22 +117,22 @@ class RunState:
         self.record.wall_time_s = round(self.wall_before + time.time() - self.started, 3)
 
 
-def initial_model(cfg, task, device):
-    """The model, with ImageNet or `init_from` weights as the config says, on `device`."""
-    torch.manual_seed(cfg["seed"])
-    fresh = cfg["init_from"] is None  # ImageNet weights only for a run that does not inherit any
-    model = build_model(cfg["model"], task.num_classes, cfg, pretrained=cfg["pretrained"] and fresh,
-                        weights_path=cfg["weights_path"] if fresh else None)
+def initial_model(s, task, device):
+    """The model, with ImageNet or `init_from` weights as the settings say, on `device`."""
+    torch.manual_seed(s.train.seed)
+    fresh = s.place.init_from is None  # ImageNet weights only for a run that does not inherit any
+    model = build_model(s.model.model, task.num_classes, s.model.values(), pretrained=s.model.pretrained and fresh,
+                        weights_path=s.place.weights_path if fresh else None)
     if not fresh:
-        path = RunDir(cfg["init_from"]).checkpoint("best")
+        path = RunDir(s.place.init_from).checkpoint("kept")
         state = load_checkpoint(path)
         try:
             model.load_state_dict(state["model"])
         except RuntimeError:
             raise ConfigError(f"init_from: {path} holds a {state['params']['model']} model that does "
-                              f"not fit {cfg['model']} with these options") from None
+                              f"not fit {s.model.model} with these options") from None
     model = model.to(device)
-    return model.to(memory_format=torch.channels_last) if cfg["channels_last"] else model
+    return model.to(memory_format=torch.channels_last) if s.train.channels_last else model
 
 
 def on_device_if_it_fits(split, device):
@@ -141,73 +143,90 @@ def on_device_if_it_fits(split, device):
     return split.to(device) if split.images.numel() + split.targets.numel() < free // 4 else split
 
 
-def set_up(cfg, log):
-    check_data(cfg)  # every rank, before any work
-    device = resolve_device(cfg["device"])
+def check_inputs(s):
+    """What needs the filesystem: the task's splits exist, the snapshot tiles are in validation,
+    the init_from run is trained. Every DDP rank runs it, so all fail alike instead of some
+    hanging; `hw2 check` runs it for every run of a profile."""
+    task = make_task(s)
+    for folder in (task.train_folder, task.val_folder):
+        check_folder(folder)
+    missing = task.missing_snapshot_tiles()
+    if missing:
+        raise ConfigError(f"snapshot_ids: {missing} not in {task.val_folder}")
+    if s.place.init_from is not None and not RunDir(s.place.init_from).checkpoint("kept").is_file():
+        raise ConfigError(f"init_from: {s.place.init_from} is not a trained run folder (train that run first)")
+
+
+def set_up(s, log):
+    check_inputs(s)  # every rank, before any work
+    device = resolve_device(s.place.device)
     ddp = Distributed(device)
     device = ddp.local_device(device)
-    task = make_task(cfg)
+    task = make_task(s)
     train_set, val_set = (on_device_if_it_fits(split, device) for split in task.load())
-    steps = len(ddp.shard(torch.arange(len(train_set.images)))) // cfg["batch_size"]
+    steps = len(ddp.shard(torch.arange(len(train_set.images)))) // s.train.batch_size
     if steps == 0:
-        raise ConfigError(f"batch_size: {cfg['batch_size']} exceeds the {len(train_set.images)} "
+        raise ConfigError(f"batch_size: {s.train.batch_size} exceeds the {len(train_set.images)} "
                           "training items (per rank)")
-    precision = resolve_precision(cfg["precision"], device)
-    raw_model = initial_model(cfg, task, device)
+    precision = resolve_precision(s.train.precision, device)
+    raw_model = initial_model(s, task, device)
     model = raw_model if ddp.world == 1 else torch.nn.parallel.DistributedDataParallel(
         raw_model, device_ids=[device.index] if device.type == "cuda" else None)
-    return Setup(cfg, task, device, ddp, precision, train_set, val_set, model, raw_model,
-                 task.loss().to(device), Optimisation(cfg, model.parameters(), steps, device, precision),
-                 Predictor(raw_model, cfg, device, precision), RunDir(cfg["out_dir"]), log, steps)
+    return Setup(settings=s, task=task, device=device, ddp=ddp, precision=precision, train_set=train_set,
+                 val_set=val_set, model=model, raw_model=raw_model, loss_fn=task.loss().to(device),
+                 optim=Optimisation(s.train, model.parameters(), steps, device, precision),
+                 predictor=Predictor(raw_model, s, device, precision), run=RunDir(s.place.out_dir),
+                 log=log, steps=steps)
 
 
 def start_run(s):
     """A fresh run: built in a staging folder beside the old one until it has saved something."""
-    cfg = s.cfg
-    record = RunRecord(params=cfg, cache_key=cache_key(cfg), started_at=now_utc(),
-                       snapshots={"ids": cfg["snapshot_ids"], "tile_miou": {}},
+    ids = s.task.snapshot_ids
+    parts = key_parts(s.settings)
+    record = RunRecord(params=s.settings.flat(), cache_key=key_of(parts), key_parts=parts, started_at=now_utc(),
+                       snapshots={"ids": ids, "tile_miou": {}},
                        data={"train": len(s.train_set.images), "val": len(s.val_set.images)})
     writer = s.run.staging() if s.ddp.main else s.run
-    if s.ddp.main and cfg["snapshot_ids"]:
-        write_snapshot_inputs(writer, s.task.val_folder, cfg["snapshot_ids"], s.task.spec)
+    if s.ddp.main and ids:
+        write_snapshot_inputs(writer, s.task.val_folder, ids, s.task.spec)
     return RunState(record, writer, next_epoch=1)
 
 
-def check_resumable(state, cfg, world, extend, path):
+def check_resumable(state, s, world, extend, path):
     """Refuse a resume that would not continue the same run, naming every difference."""
-    saved = state["params"]
-    diff = [f"{k}: {saved.get(k)!r} -> {cfg[k]!r}" for k in cfg
-            if k not in OPERATIONAL_KEYS and k != "epochs" and saved.get(k) != cfg[k]]
+    saved = RunSettings.build(state["params"])
+    epochs, planned = s.train.epochs, saved.train.epochs
+    diff = [d for d in s.differences(saved) if not d.startswith("epochs:")]
     if state.get("world_size", 1) != world:
         diff.append(f"world size: {state.get('world_size', 1)} -> {world}")
     if diff:
         raise CheckpointError(f"cannot resume {path}: parameters differ from the checkpoint's: "
                               + "; ".join(diff))
-    if extend and cfg["epochs"] <= saved["epochs"]:
-        raise CheckpointError(f"--extend needs more epochs than the {saved['epochs']} planned; "
-                              f"got epochs {cfg['epochs']}")
-    if not extend and cfg["epochs"] != saved["epochs"]:
-        raise CheckpointError(f"cannot resume {path}: epochs {saved['epochs']} -> {cfg['epochs']}; "
+    if extend and epochs <= planned:
+        raise CheckpointError(f"--extend needs more epochs than the {planned} planned; got epochs {epochs}")
+    if not extend and epochs != planned:
+        raise CheckpointError(f"cannot resume {path}: epochs {planned} -> {epochs}; "
                               "use --resume --extend to continue as a warm restart over the new total")
-    if state["epoch"] >= cfg["epochs"]:
-        raise CheckpointError(f"{path} is already trained to epoch {state['epoch']} of {cfg['epochs']}")
+    if state["epoch"] >= epochs:
+        raise CheckpointError(f"{path} is already trained to epoch {state['epoch']} of {epochs}")
 
 
 def resume_run(s, extend):
     """The run continued from its last.pt (after a whole epoch, or in the middle of one)."""
     path = s.run.require_resumable()
     state = load_checkpoint(path, map_location=s.device)
-    check_resumable(state, s.cfg, s.ddp.world, extend, path)
+    check_resumable(state, s.settings, s.ddp.world, extend, path)
     s.raw_model.load_state_dict(state["model"])
     s.optim.load_state_dict(state, path)
     record = RunRecord.from_dict(state["record"])
     if extend:
-        record.schedule_replanned.append({"after_epoch": state["epoch"], "epochs": s.cfg["epochs"]})
-        s.log(f"extending {s.run.path} from {record.params['epochs']} to {s.cfg['epochs']} epochs: "
+        record.schedule_replanned.append({"after_epoch": state["epoch"], "epochs": s.settings.train.epochs})
+        s.log(f"extending {s.run.path} from {record.params['epochs']} to {s.settings.train.epochs} epochs: "
               "warm restart, the learning-rate schedule is re-planned over the new total")
         # The key follows what the run was trained with: the new params and the re-planning.
-        record.cache_key = cache_key(s.cfg, record.schedule_replanned)
-    record.params, record.complete, record.finished_at = s.cfg, False, None
+        record.key_parts = key_parts(s.settings, record.schedule_replanned)
+        record.cache_key = key_of(record.key_parts)
+    record.params, record.complete, record.finished_at = s.settings.flat(), False, None
     partial = state.get("partial")
     where = f"epoch {state['epoch'] + 1}, step {partial['step']}" if partial else f"epoch {state['epoch']}"
     s.log(f"resuming {s.run.path} after {where}")
@@ -217,7 +236,7 @@ def resume_run(s, extend):
 def save_state(s, state, epoch, partial=None):
     """last.pt: everything a resume needs. `epoch` is the last completed epoch; `partial` the
     state of the next one when it stopped part-way."""
-    weights = {"model": s.raw_model.state_dict(), "params": s.cfg, "epoch": epoch,
+    weights = {"model": s.raw_model.state_dict(), "params": s.settings.flat(), "epoch": epoch,
                "num_classes": s.task.num_classes, "precision": s.precision}
     state.stamp_wall_time()
     state.writer.save_checkpoint("last", {**weights, **s.optim.state_dict(), "world_size": s.ddp.world,
@@ -257,25 +276,25 @@ def stop_now(s, stop, step):
 def train_one_epoch(s, state, epoch, stop):
     """One pass over the epoch's data order in whole batches (from the saved step when this epoch
     stopped part-way before); returns the epoch's `EpochLoss` and its start learning rate."""
-    cfg, partial = s.cfg, state.partial if epoch == state.next_epoch else None
-    seed = cfg["seed"] * 1000 + epoch
+    train, partial = s.settings.train, state.partial if epoch == state.next_epoch else None
+    seed = train.seed * 1000 + epoch
     order = s.ddp.shard(torch.randperm(len(s.train_set.images), generator=torch.Generator().manual_seed(seed)))
     order = order.to(s.train_set.images.device)  # once per epoch: the steps slice it in place
     own_seed = seed * 64 + s.ddp.rank  # this rank's augmentation and dropout
     torch.manual_seed(own_seed)
-    augmentation = Augmentation(cfg["augment"], own_seed, s.device)
+    augmentation = Augmentation(s.settings.task.augment, own_seed, s.device)
     losses, first, lr_start, elapsed = EpochLoss(s.device), 0, s.optim.lr(), 0.0
     if partial is not None:
         augmentation.load_state_dict(partial["augmentation"])
         set_rng_states(partial["rng"], s.device)
         losses = EpochLoss(s.device, partial["losses"])
         first, lr_start, elapsed = partial["step"], partial["lr_start"], partial["seconds"]
-    started, bs = time.time(), cfg["batch_size"]
+    started, bs = time.time(), train.batch_size
     s.raw_model.train()
-    bar = ProgressBar(s.steps - first, f"epoch {epoch}/{cfg['epochs']}")
+    bar = ProgressBar(s.steps - first, f"epoch {epoch}/{train.epochs}")
     for step in range(first, s.steps):
         idx = order[step * bs:(step + 1) * bs]
-        x = to_input(s.train_set.images[idx], s.device, s.task.input_size, cfg["channels_last"])
+        x = to_input(s.train_set.images[idx], s.device, s.task.input_size, train.channels_last)
         y = s.train_set.targets[idx].to(s.device, non_blocking=True).long()
         x, y = augmentation(x, y)
         with autocast(s.device, s.precision):
@@ -306,7 +325,7 @@ def stop_part_way(s, state, stop, partial):
 
 def end_epoch(s, state, epoch, epoch_result):
     """Evaluate, record, and save what this epoch keeps."""
-    cfg, task, record = s.cfg, s.task, state.record
+    epochs, task, record = s.settings.train.epochs, s.task, state.record
     losses, lr_start, seconds = epoch_result
     train_loss, bad, diverged = losses.result(s.ddp, s.precision)
     if diverged:
@@ -324,34 +343,34 @@ def end_epoch(s, state, epoch, epoch_result):
     if bad:
         row["nonfinite_batches"] = bad
     record.add(row)
-    last = epoch == cfg["epochs"]
-    kept = record.keeps(row, task.metric, last)
+    kept = record.keeps(row, last=epoch == epochs)
     if kept:
-        record.keep(row, task.metric, evaluation.cm, task.best_details(evaluation.cm))
+        record.keep(row, evaluation.cm, task.kept_details(evaluation.cm))
     if s.ddp.main:
         save_epoch(s, state, epoch, evaluation, kept)
-    s.log(f"epoch {epoch}/{cfg['epochs']}  train_loss {train_loss:.4f}  val_loss {row['val_loss']:.4f}  "
+    s.log(f"epoch {epoch}/{epochs}  train_loss {train_loss:.4f}  val_loss {row['val_loss']:.4f}  "
           f"{task.metric} {row[task.metric]:.4f}  ({row['seconds']:.1f}s)")
 
 
 def save_epoch(s, state, epoch, evaluation, kept):
-    """best.pt and its evaluation when kept, epoch_<k>.pt when asked for, snapshots, the final
+    """kept.pt and its evaluation when kept, epoch_<k>.pt when asked for, snapshots, the final
     evaluation, last.pt when it is due, and the record."""
-    cfg, writer, record = s.cfg, state.writer, state.record
-    weights = {"model": compact_state_dict(s.raw_model, s.precision), "params": cfg, "epoch": epoch,
+    settings, writer, record = s.settings, state.writer, state.record
+    weights = {"model": compact_state_dict(s.raw_model, s.precision), "params": settings.flat(), "epoch": epoch,
                "num_classes": s.task.num_classes, "precision": s.precision, "metrics": record.history[-1]}
     if kept:
-        writer.save_checkpoint("best", weights)
-        writer.save_evaluation("best", epoch=epoch, **evaluation.items)
-    if epoch in cfg["keep_checkpoints"]:
+        record.kept["weights_sha256"] = writer.save_checkpoint("kept", weights)
+        writer.save_evaluation("kept", epoch=epoch, **evaluation.items)
+    if epoch in settings.train.keep_checkpoints:
         writer.save_checkpoint(epoch, weights)
     writer.save_evaluation("final", epoch=epoch, **evaluation.items)
-    if cfg["snapshot_ids"] and epoch in cfg["snapshot_epochs"]:
+    ids = s.task.snapshot_ids
+    if ids and epoch in s.task.snapshot_epochs:
         record.snapshots["tile_miou"][str(epoch)] = write_snapshots(
-            writer, s.predictor, s.val_set, cfg["snapshot_ids"], s.task.spec, epoch)
-    last = epoch == cfg["epochs"]
-    due = time.monotonic() - state.last_saved >= 60 * cfg["checkpoint_minutes"]
-    if (last and cfg["keep_last"]) or (due and not last):
+            writer, s.predictor, s.val_set, ids, s.task.spec, epoch)
+    last = epoch == settings.train.epochs
+    due = time.monotonic() - state.last_saved >= 60 * settings.place.checkpoint_minutes
+    if (last and settings.place.keep_last) or (due and not last):
         save_state(s, state, epoch)
     elif last:
         writer.drop_checkpoint("last")
@@ -367,12 +386,12 @@ def finish(s, state):
         state.stamp_wall_time()
         s.run.write_record(record)
     s.ddp.barrier()
-    return record.to_dict()
+    return record
 
 
-def train(cfg, resume=False, extend=False, log=print):
-    """Train as `cfg` says; return the run's record (also written to out_dir/metrics.json)."""
-    s = set_up(cfg, log)
+def train(settings, resume=False, extend=False, log=print):
+    """Train as `settings` say; return the run's `RunRecord` (also out_dir/metrics.json)."""
+    s = set_up(settings, log)
     with s.run.lock(log) if s.ddp.main else contextlib.nullcontext():  # one lock holder per run
         state = resume_run(s, extend) if resume else start_run(s)
         state.record.environment = {**run_environment(s.device), "precision": s.precision,
@@ -380,7 +399,7 @@ def train(cfg, resume=False, extend=False, log=print):
         state.record.worker = {"host": socket.gethostname(), "pid": os.getpid(), "device": str(s.device)}
         try:
             with StopRequest() as stop:
-                for epoch in range(state.next_epoch, cfg["epochs"] + 1):
+                for epoch in range(state.next_epoch, settings.train.epochs + 1):
                     end_epoch(s, state, epoch, train_one_epoch(s, state, epoch, stop))
         except BaseException:
             if state.writer is not s.run:  # nothing of the new run was saved: the old folder stays

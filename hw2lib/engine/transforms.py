@@ -78,7 +78,7 @@ AUGMENT_FUNCTIONS = {"flip": _flip, "rot90": _rot90, "scale_crop": _scale_crop, 
 
 
 class Augmentation:
-    """The named augmentations (validated by `config.validate`), applied in order, with their two
+    """The named augmentations (validated by the task's settings), applied in order, with their two
     seeded generators. `x` keeps its memory format (channels_last stays channels_last)."""
 
     def __init__(self, names, seed, device):

@@ -6,6 +6,7 @@ A model knows nothing of folders, files or the engine. Segmentation models map (
 (N, C, H, W) logits; classifiers map (N, 3, H, W) to (N, C). A model family has its own options
 (config keys): the FCNs `head_width`, `score_relu` and `fcn_init`, UNet16 `decoder`.
 """
+import dataclasses
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable
@@ -25,20 +26,25 @@ class ModelEntry:
     build: Callable      # (num_classes, pretrained=, weights_path=, **options) -> nn.Module
     task: str            # "segmentation" or "classification"
     weights: object      # the torchvision ImageNet weights that `pretrained: true` loads
-    options: tuple = ()  # the config keys this model takes as keyword arguments
+    options: dict = dataclasses.field(default_factory=dict)  # config key -> its choices (None: any)
 
 
-FCN_OPTIONS = ("head_width", "score_relu", "fcn_init")
+FCN_OPTIONS = {"head_width": None, "score_relu": None, "fcn_init": ("interpolation", "torch")}
 MODELS = {
     **{name: ModelEntry(partial(FCN, skips=skips), "segmentation", tvm.VGG16_Weights.IMAGENET1K_V1, FCN_OPTIONS)
        for name, skips in SKIPS.items()},
-    "unet16": ModelEntry(UNet16, "segmentation", tvm.VGG16_Weights.IMAGENET1K_V1, ("decoder",)),
+    "unet16": ModelEntry(UNet16, "segmentation", tvm.VGG16_Weights.IMAGENET1K_V1,
+                         {"decoder": ("bilinear", "transposed")}),
     "segnet": ModelEntry(SegNet, "segmentation", tvm.VGG16_BN_Weights.IMAGENET1K_V1),
     "deeplabv3_resnet101": ModelEntry(DeepLabV3, "segmentation", tvm.ResNet101_Weights.IMAGENET1K_V1),
     **{name: ModelEntry(partial(classifier, name), "classification", weights)
        for name, (_, weights) in BACKBONES.items()},
 }
-MODEL_OPTIONS = sorted({key for entry in MODELS.values() for key in entry.options})
+
+
+def option_choices(name, key):
+    """The values model `name` accepts for its option `key` (None: any of the key's type)."""
+    return MODELS[name].options.get(key)
 
 
 def _entry(name):

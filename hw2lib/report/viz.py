@@ -11,7 +11,6 @@ from ..atomic import atomic_path
 from ..data.metrics import boundary_band
 from ..numbers import fmt
 from ..runs.profiles import ROOT
-from ..tasks import make_task
 
 
 def overlay_mask(image, mask, spec, inner_alpha=0.3, edge_width=5):
@@ -57,10 +56,10 @@ def _grid(rows, headers, row_labels, cell=2.2):
 
 def stage_grid(run, ids=None, epochs=None):
     """Rows are tiles; columns are the image, the prediction at each snapshot epoch, the truth."""
-    run = run.dir
-    ids = ids or run.snapshot_ids()
-    epochs = epochs or run.snapshot_epochs()
-    rows = [[run.snapshot("input", t)] + [run.snapshot(e, t) for e in epochs] + [run.snapshot("truth", t)]
+    folder, record = run.dir, run.record
+    ids = ids or record.snapshot_ids()
+    epochs = epochs or record.snapshot_epochs()
+    rows = [[folder.snapshot("input", t)] + [folder.snapshot(e, t) for e in epochs] + [folder.snapshot("truth", t)]
             for t in ids]
     return _grid(rows, ["image"] + [f"epoch {e}" for e in epochs] + ["ground truth"], ids)
 
@@ -68,18 +67,16 @@ def stage_grid(run, ids=None, epochs=None):
 def comparison_grid(runs, ids=None, epoch=None):
     """Columns are the image, each model's prediction (header: name and that epoch's val mIoU),
     the truth. `epoch` defaults to each run's last snapshot epoch."""
-    runs = {label: run.dir for label, run in runs.items()}
     first = next(iter(runs.values()))
-    ids = ids or first.snapshot_ids()
+    ids = ids or first.record.snapshot_ids()
     headers, columns = ["image"], []
     for label, run in runs.items():
-        e = epoch or run.snapshot_epochs()[-1]
-        miou = next(r["val_miou"] for r in run.record()["history"] if r["epoch"] == e)
-        headers.append(f"{label}\nmIoU {fmt(miou, '.3f')} (ep {e})")
-        columns.append((run, e))
+        e = epoch or run.record.snapshot_epochs()[-1]
+        headers.append(f"{label}\nmIoU {fmt(run.record.row(e)['val_miou'], '.3f')} (ep {e})")
+        columns.append((run.dir, e))
     headers.append("ground truth")
-    rows = [[first.snapshot("input", t)] + [run.snapshot(e, t) for run, e in columns]
-            + [first.snapshot("truth", t)] for t in ids]
+    rows = [[first.dir.snapshot("input", t)] + [folder.snapshot(e, t) for folder, e in columns]
+            + [first.dir.snapshot("truth", t)] for t in ids]
     return _grid(rows, headers, ids)
 
 
@@ -89,11 +86,11 @@ def plot_history(runs):
     restart shows as a jump."""
     import matplotlib.pyplot as plt
 
-    metric = make_task(next(iter(runs.values())).cfg).metric
+    metric = next(iter(runs.values())).record.metric
     keys = ("train_loss", "val_loss", metric, "lr")
     fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3), squeeze=False)
     for label, run in runs.items():
-        history = run.record["history"]
+        history = run.record.history
         for ax, key in zip(axes[0], keys):
             if key == "lr":  # a step function: lr_start at the epoch's start, lr at its end
                 xs = [x for r in history for x in (r["epoch"] - 1, r["epoch"])]
@@ -109,7 +106,7 @@ def plot_history(runs):
     return fig
 
 
-def plot_class_scores(scores, ylabel="IoU", title="per-class IoU (best epoch on validation)", ylim=(0, 1)):
+def plot_class_scores(scores, ylabel="IoU", title="per-class IoU (kept epoch)", ylim=(0, 1)):
     """Grouped bars: `scores` maps a run label to {class name: score}."""
     import matplotlib.pyplot as plt
 

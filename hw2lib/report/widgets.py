@@ -26,7 +26,6 @@ from PIL import Image
 
 from ..data.images import png_bytes, resize
 from ..numbers import fmt, strict_json
-from ..tasks import make_task
 from .viz import error_map, overlay_mask, stage_grid
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -46,9 +45,9 @@ class MaskInspector:
     def __init__(self, runs, size=384):
         """`runs`: {label: Run} of segmentation runs with snapshots."""
         self.first = next(iter(runs.values()))
-        self.runs = {label: run.dir for label, run in runs.items()}
+        self.runs = runs
         self.size = size
-        self.spec = make_task(self.first.cfg).spec
+        self.spec = self.first.record.task.spec
         self.box = None
 
     # --- the live widget -------------------------------------------------------------------------
@@ -59,10 +58,10 @@ class MaskInspector:
         return self.box
 
     def _build(self):
-        first = next(iter(self.runs.values()))
+        record = self.first.record
         self.model = w.Dropdown(options=list(self.runs), description="model")
-        self.tile = w.Dropdown(options=first.snapshot_ids(), description="tile")
-        epochs = first.snapshot_epochs()
+        self.tile = w.Dropdown(options=record.snapshot_ids(), description="tile")
+        epochs = record.snapshot_epochs()
         self.epoch = w.SelectionSlider(options=epochs, value=epochs[-1], description="epoch")
         self.view = w.ToggleButtons(options=VIEWS, description="show")
         self.opacity = w.FloatSlider(value=0.6, min=0.0, max=1.0, step=0.05, description="opacity")
@@ -76,17 +75,17 @@ class MaskInspector:
         self.update()
 
     def _model_changed(self):
-        epochs = self.runs[self.model.value].snapshot_epochs()  # runs may differ in epochs
+        epochs = self.runs[self.model.value].record.snapshot_epochs()  # runs may differ in epochs
         self.epoch.options = epochs
         self.epoch.value = epochs[-1]
         self.update()
 
     def render(self):
         """The picture for the current choices, as an (H, W, 3) uint8 array."""
-        run = self.runs[self.model.value]
-        image = run.snapshot("input", self.tile.value)
-        truth = self.spec.decode(run.snapshot("truth", self.tile.value))
-        pred = self.spec.decode(run.snapshot(self.epoch.value, self.tile.value))
+        folder = self.runs[self.model.value].dir
+        image = folder.snapshot("input", self.tile.value)
+        truth = self.spec.decode(folder.snapshot("truth", self.tile.value))
+        pred = self.spec.decode(folder.snapshot(self.epoch.value, self.tile.value))
         if self.view.value == "error map":
             return error_map(image, truth, pred, dim=0.5 * self.opacity.value)
         mask = pred if self.view.value == "prediction" else truth
@@ -94,24 +93,24 @@ class MaskInspector:
 
     def update(self):
         self.image.value = png_bytes(resize(self.render(), self.size, nearest=True))
-        iou = self.runs[self.model.value].tile_miou(self.epoch.value, self.tile.value)
+        iou = self.runs[self.model.value].record.tile_miou(self.epoch.value, self.tile.value)
         self.iou.value = (f"<b>{self.model.value}</b>, tile {self.tile.value}, epoch "
                           f"{self.epoch.value}: tile mIoU {fmt(iou, '.3f')}")
 
     # --- the exported page -------------------------------------------------------------------------
     def html(self, size=256):
         """A self-contained inspector for a page without a kernel (inline data and script)."""
-        first = next(iter(self.runs.values()))
+        first = self.first.dir
         tiles = {t: {"image": _data_uri(resize(first.snapshot("input", t), size), "jpeg"),
                      "truth": _data_uri(resize(first.snapshot("truth", t), size, nearest=True))}
-                 for t in first.snapshot_ids()}
+                 for t in self.first.record.snapshot_ids()}
         models = {}
         for label, run in self.runs.items():
-            epochs = run.snapshot_epochs()
+            epochs = run.record.snapshot_epochs()
             models[label] = {
                 "epochs": epochs,
-                "tile_miou": {str(e): {t: run.tile_miou(e, t) for t in tiles} for e in epochs},
-                "masks": {str(e): {t: _data_uri(resize(run.snapshot(e, t), size, nearest=True))
+                "tile_miou": {str(e): {t: run.record.tile_miou(e, t) for t in tiles} for e in epochs},
+                "masks": {str(e): {t: _data_uri(resize(run.dir.snapshot(e, t), size, nearest=True))
                                    for t in tiles} for e in epochs}}
         import matplotlib.pyplot as plt
 

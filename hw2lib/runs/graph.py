@@ -31,9 +31,8 @@ import torch
 
 from ..errors import ConfigError, Preempted
 from ..numbers import fmt
-from ..tasks import make_task
-from .profiles import DRY_SUFFIX, OVERRIDES, ROOT, parent, run_config, run_names
-from .reuse import status, train_or_reuse
+from .profiles import DRY_SUFFIX, ROOT, parent, profile_name, run_names, run_settings
+from .reuse import plan, train_or_reuse
 
 
 @dataclass
@@ -52,9 +51,9 @@ class Outcome:
         return self.action in ("reused", "trained", "continued")
 
 
-def ordered(profile, only=()):
+def ordered(profile, only=(), repeats=None):
     """The profile's runs, parents before children; with `only`, those runs and their ancestors."""
-    names = run_names(profile)
+    names = run_names(profile, repeats)
     unknown = sorted(set(only) - set(names))
     if unknown:
         raise ConfigError(f"--only: {', '.join(unknown)} is not a run of {profile}; runs: {', '.join(names)}")
@@ -77,7 +76,7 @@ def ordered(profile, only=()):
     return out
 
 
-def run_one(profile, name, data_root=None, parents=()):
+def run_one(profile, name, data_root=None, overrides=(), parents=()):
     """Train or reuse run `name`; an `Outcome`, never an exception (but a preemption)."""
     started = time.time()
     worker = {"host": socket.gethostname(), "pid": os.getpid(),
@@ -87,26 +86,25 @@ def run_one(profile, name, data_root=None, parents=()):
         return Outcome(name, "skipped", result=f"its parent {failed[0]} did not finish", worker=worker,
                        started=started, finished=time.time())
     try:
-        cfg = run_config(profile, name, data_root)
-        action = status(cfg)[0]
-        record = train_or_reuse(cfg, log=lambda line: print(f"[{name}] {line}", flush=True))
+        settings = run_settings(profile, name, data_root, overrides)
+        action = plan(settings).action
+        record = train_or_reuse(settings, log=lambda line: print(f"[{name}] {line}", flush=True))
     except Preempted as e:
         return Outcome(name, "preempted", result=str(e), worker=worker, started=started, finished=time.time())
     except Exception as e:  # a failed run must not stop the others: report it with its error
         detail = traceback.format_exception_only(type(e), e)[-1].strip()
         return Outcome(name, "failed", result=detail, worker=worker, started=started, finished=time.time())
-    metric = make_task(cfg).metric
     return Outcome(name, {"reuse": "reused", "resume": "continued"}.get(action, "trained"),
-                   record["environment"].get("device", "?"), round(time.time() - started, 1),
-                   f"{metric} {fmt(record['best'][metric])}", worker, started, time.time())
+                   record.environment.get("device", "?"), round(time.time() - started, 1),
+                   f"{record.metric} {fmt(record.kept_score())}", worker, started, time.time())
 
 
-def run_here(profile, names, data_root, log):
+def run_here(profile, names, data_root, overrides, log):
     """One after another in this process; a preemption stops the graph."""
     done = {}
     for name in names:
         parents = [done[p] for p in [parent(profile, name)] if p is not None]
-        done[name] = run_one(profile, name, data_root, parents)
+        done[name] = run_one(profile, name, data_root, overrides, parents)
         log(f"{name}: {done[name].action} {done[name].result}")
         if done[name].action == "preempted":
             break
@@ -124,8 +122,7 @@ def _threads_then_run(threads, profile, name, data_root, overrides, *parents):
     """The body of a Ray task: in a fresh worker, with its share of the cores and the overrides."""
     if threads:
         torch.set_num_threads(threads)
-    os.environ[OVERRIDES] = overrides
-    return run_one(profile, name, data_root, parents)
+    return run_one(profile, name, data_root, overrides, parents)
 
 
 def import_ray():
@@ -160,7 +157,7 @@ def probe_nodes(ray, data_root):
     return lines
 
 
-def run_on_ray(profile, names, data_root, parallel, gpus_per_run, address, *, log):
+def run_on_ray(profile, names, data_root, overrides, parallel, gpus_per_run, address, *, log):
     ray = start_ray(address)
     if address is not None:
         for line in probe_nodes(ray, data_root):
@@ -171,15 +168,15 @@ def run_on_ray(profile, names, data_root, parallel, gpus_per_run, address, *, lo
     refs = {}
     for name in names:  # parents first: a child's arguments are its parents' results
         parents = [refs[p] for p in [parent(profile, name)] if p is not None]
-        refs[name] = task.remote(threads, profile, name, data_root, os.environ.get(OVERRIDES, ""), *parents)
+        refs[name] = task.remote(threads, profile, name, data_root, list(overrides), *parents)
     outcomes = ray.get([refs[n] for n in names])
     for o in outcomes:
         log(f"{o.name}: {o.action} {o.result}")
     return outcomes
 
 
-def train_all(profile, data_root=None, *, dry_run=False, only=(), parallel=None, gpus_per_run=None,
-              address=None, log=print):
+def train_all(profile, data_root=None, *, dry_run=False, only=(), overrides=(), repeats=None, parallel=None,
+              gpus_per_run=None, address=None, log=print):
     """Every run of the profile (or `only` those and their ancestors), trained or reused; the
     outcomes in graph order.
 
@@ -187,8 +184,8 @@ def train_all(profile, data_root=None, *, dry_run=False, only=(), parallel=None,
     Ray), else one after another in this process. On a CPU one at a time: two runs sharing two
     cores finished the sample report only 6% sooner, the longest run took twice as long on its
     one core, and a run's numbers change with its thread count (bench/RESULTS.md)."""
-    profile += DRY_SUFFIX if dry_run and not profile.endswith(DRY_SUFFIX) else ""
-    names = ordered(profile, only)
+    profile = profile_name(profile) + (DRY_SUFFIX if dry_run and not profile.endswith(DRY_SUFFIX) else "")
+    names = ordered(profile, only, repeats)
     gpus = torch.cuda.device_count()
     if gpus_per_run is None:
         gpus_per_run = 1 if gpus else 0
@@ -197,8 +194,8 @@ def train_all(profile, data_root=None, *, dry_run=False, only=(), parallel=None,
         if (gpus > 1 or packed) and ray_available():
             parallel = max(1, int(gpus / gpus_per_run))
         else:
-            return run_here(profile, names, data_root, log)
-    return run_on_ray(profile, names, data_root, parallel or 1, gpus_per_run, address, log=log)
+            return run_here(profile, names, data_root, overrides, log)
+    return run_on_ray(profile, names, data_root, overrides, parallel or 1, gpus_per_run, address, log=log)
 
 
 def ray_available():

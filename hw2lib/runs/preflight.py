@@ -21,7 +21,7 @@ from ..errors import DataError, Hw2Error
 from ..models import MODELS, build_model
 from ..models.weights import hub_cache_path
 from ..tasks import make_task
-from .profiles import ROOT, run_config, run_names
+from .profiles import ROOT, run_names, run_settings
 
 OFF_PALETTE_LIMIT = 0.01
 
@@ -64,18 +64,18 @@ def check_split(folder, spec=None):
         return 0, [str(e)]
 
 
-def footprint_bytes(cfg, precision):
+def footprint_bytes(settings, precision):
     """(bytes a completed run keeps, bytes it holds while in progress).
 
-    Kept: best.pt (conv/linear weights in 16 bits under bf16/fp16) and each kept epoch checkpoint,
+    Kept: kept.pt (conv/linear weights in 16 bits under bf16/fp16) and each kept epoch checkpoint,
     plus last.pt with keep_last. In progress, last.pt also holds fp32 weights and the optimiser's
     two moment buffers. The model is built on the meta device: no memory, no time."""
     with torch.device("meta"):
-        model = build_model(cfg["model"], make_task(cfg).num_classes, cfg)
+        model = build_model(settings.model.model, make_task(settings).num_classes, settings.model.values())
     compact = sum(t.numel() * t.element_size() for t in compact_state_dict(model, precision).values())
     full = sum(t.numel() * 4 for t in model.state_dict().values())
     last = 3 * full
-    kept = compact * (1 + len(cfg["keep_checkpoints"])) + (last if cfg["keep_last"] else 0)
+    kept = compact * (1 + len(settings.train.keep_checkpoints)) + (last if settings.place.keep_last else 0)
     return kept, last
 
 
@@ -92,11 +92,11 @@ def device_line():
 def preflight(profile, data_root=None, log=print):
     """Check what `profile` needs; return the list of problems (empty when all is well)."""
     problems = []
-    cfgs = {name: run_config(profile, name, data_root) for name in run_names(profile)}
+    runs = {name: run_settings(profile, name, data_root) for name in run_names(profile)}
     # Data: each split once, whichever runs use it.
     splits = {}
-    for cfg in cfgs.values():
-        task = make_task(cfg)
+    for settings in runs.values():
+        task = make_task(settings)
         for folder in (task.train_folder, task.val_folder):
             splits[folder] = task
     for folder, task in splits.items():
@@ -104,30 +104,31 @@ def preflight(profile, data_root=None, log=print):
         log(f"data: {folder}: {count} {task.item_noun}")
         problems += found
     # Snapshot tiles.
-    for name, cfg in cfgs.items():
-        val = make_task(cfg).val_folder
-        missing = [t for t in cfg["snapshot_ids"] if not (val / f"{t}_sat.jpg").is_file()]
-        if missing and val.is_dir():
-            problems.append(f"run {name}: snapshot tiles {', '.join(missing)} are not in {val}")
+    for name, settings in runs.items():
+        task = make_task(settings)
+        missing = task.missing_snapshot_tiles()
+        if missing and task.val_folder.is_dir():
+            problems.append(f"run {name}: snapshot tiles {', '.join(missing)} are not in {task.val_folder}")
     # Pretrained weights.
     needed = {}
-    for name, cfg in cfgs.items():
-        if cfg["weights_path"] is not None:
-            if not os.path.isfile(cfg["weights_path"]):
-                problems.append(f"run {name}: weights_path {cfg['weights_path']} does not exist")
-        elif cfg["pretrained"]:
-            needed.setdefault(MODELS[cfg["model"]].weights, []).append(name)
-    for weights, runs in needed.items():
+    for name, settings in runs.items():
+        weights_path = settings.place.weights_path
+        if weights_path is not None:
+            if not os.path.isfile(weights_path):
+                problems.append(f"run {name}: weights_path {weights_path} does not exist")
+        elif settings.model.pretrained:
+            needed.setdefault(MODELS[settings.model.model].weights, []).append(name)
+    for weights, users in needed.items():
         path = hub_cache_path(weights)
         if path.is_file():
-            log(f"weights: {path.name} found (for {', '.join(runs)})")
+            log(f"weights: {path.name} found (for {', '.join(users)})")
         else:
-            problems.append(f"weights: {path.name} is missing (needed by {', '.join(runs)}): download "
+            problems.append(f"weights: {path.name} is missing (needed by {', '.join(users)}): download "
                             f"{weights.url} and put it at {path}")
     # Device and disk.
     log(f"device: {device_line()}")
     device = resolve_device()
-    sizes = [footprint_bytes(cfg, resolve_precision(cfg["precision"], device)) for cfg in cfgs.values()]
+    sizes = [footprint_bytes(s, resolve_precision(s.train.precision, device)) for s in runs.values()]
     kept, peak = sum(k for k, _ in sizes), max((p for _, p in sizes), default=0)
     free = shutil.disk_usage(ROOT).free
     log(f"disk: the run folders will keep about {kept / 1e9:.1f} GB (up to {peak / 1e9:.1f} GB more "

@@ -1,26 +1,32 @@
-"""Profiles: `params/<profile>/runs.yaml` -> the full config of each training run.
+"""Profiles: `params/<profile>/runs.yaml` -> the settings of each training run.
 
 A profile is a folder `params/<profile>/`: `runs.yaml` describes every training run once (shared
-settings per task, then one entry per run; a top-level `seed_results:` names the seed report's
-numbers when the profile runs on the seed's data), and `<notebook>.yaml` holds each notebook's
-own parameters. `hw2 train params/<profile>/runs.yaml --run NAME` trains the very same run from the
-shell. A run entry may also say
+settings per task, then one entry per run; a top-level `reference_results:` names the reference
+report's numbers when the profile runs on that report's data), and `<notebook>.yaml` holds the
+notebook parameters where the profile differs from the notebook's own. `hw2 train
+params/<profile>/runs.yaml --run NAME` trains the very same run from the shell. A run entry may
+also say
 
-    init_from: fcn8s        start from that run's trained weights (same profile)
+    init_from: fcn8s        start from that run's kept weights (same profile)
     seeds: [0, 1, 2]        train repeats: NAME with seed 0, NAME_seed1 and NAME_seed2
 
-A dry run (`hw2 report --dry-run`) runs every run of a profile at toy scale on the real data,
-into `runs/<profile>-dry/`: see `DRY_RUN`.
+A build may ask for fewer repeats (`hw2 report --repeats 1`: the first seed of each). A dry run
+(`hw2 report --dry-run`) runs every run of a profile at toy scale on the real data, into
+`runs/<profile>-dry/`: see `DRY_RUN`. Overrides (`--set key=value`) reach every run of the
+profile whose task has that key.
 """
-import os
+import sys
+from functools import lru_cache
 from pathlib import Path
 
-from ..config import make_config, read_yaml
 from ..errors import ConfigError
+from ..settings import TASK_KEYS, TASKS, RunSettings, parse_override, read_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DRY_SUFFIX = "-dry"
-OVERRIDES = "HW2_SET"  # environment variable: "key=value key=value" applied to every run
+# Old names still read, with a one-line notice: the profile and key of the reference report.
+PROFILE_ALIASES = {"seed": "reference"}
+KEY_ALIASES = {"seed_results": "reference_results"}
 
 # A dry run's toy scale, chosen by measurement: at 64 px a full-width VGG16-FCN training step hits
 # a slow convolution-backward path on the head's 2x2 maps (28 s vs 6.4 s at 96 px on a 2-core
@@ -34,44 +40,67 @@ DRY_RUN = {
 }
 
 
+@lru_cache
+def deprecated(old, new):
+    """Say once per process that `old` is the old name of `new`."""
+    print(f"hw2: {old!r} is the old name of {new!r}; it still works, but use {new!r}", file=sys.stderr)
+
+
+def profile_name(profile):
+    """The profile's current name (an old alias is accepted with a notice); a dry run keeps its suffix."""
+    base, dry = profile.removesuffix(DRY_SUFFIX), profile.endswith(DRY_SUFFIX)
+    if base in PROFILE_ALIASES:
+        deprecated(base, PROFILE_ALIASES[base])
+        base = PROFILE_ALIASES[base]
+    return base + (DRY_SUFFIX if dry else "")
+
 
 def params_dir(profile):
-    folder = ROOT / "params" / profile.removesuffix(DRY_SUFFIX)
+    folder = ROOT / "params" / profile_name(profile).removesuffix(DRY_SUFFIX)
     if not folder.is_dir():
         known = sorted(p.name for p in (ROOT / "params").iterdir() if p.is_dir())
         raise ConfigError(f"unknown profile {profile!r}; known: {', '.join(known)}")
     return folder
 
 
-def _entries(runs_yaml):
-    """{run name: (entry, seed or None)} with `seeds` expanded into repeats."""
-    spec = read_yaml(runs_yaml)
+def read_runs_yaml(path):
+    """A runs.yaml as a dict, old key names read as the new ones."""
+    values = read_yaml(path)
+    for old, new in KEY_ALIASES.items():
+        if old in values:
+            deprecated(old, new)
+            values[new] = values.pop(old)
+    return values
+
+
+def _entries(runs_yaml, repeats=None):
+    """{run name: (entry, seed or None)} with `seeds` expanded into repeats (the first `repeats`)."""
     out = {}
-    for name, entry in (spec.get("runs") or {}).items():
+    for name, entry in (read_runs_yaml(runs_yaml).get("runs") or {}).items():
         entry = dict(entry or {})
         seeds = entry.pop("seeds", None)
         if seeds is None:
             out[name] = (entry, None)
             continue
-        for k, seed in enumerate(seeds):
+        for k, seed in enumerate(seeds[:repeats]):
             out[name if k == 0 else f"{name}_seed{seed}"] = (entry, seed)
     return out
 
 
-def run_names(profile):
-    """Every run of the profile, repeats included, in the file's order."""
-    return list(_entries(params_dir(profile) / "runs.yaml"))
+def run_names(profile, repeats=None):
+    """Every run of the profile, repeats included (at most `repeats` of each), in the file's order."""
+    return list(_entries(params_dir(profile) / "runs.yaml", repeats))
 
 
-def repeats(profile, name):
+def repeat_names(profile, name, repeats=None):
     """The names of `name` and its seed repeats (just [name] without `seeds`)."""
-    return [n for n in run_names(profile) if n == name or n.startswith(f"{name}_seed")]
+    return [n for n in run_names(profile, repeats) if n == name or n.startswith(f"{name}_seed")]
 
 
-def settings(profile):
-    """The profile's top-level settings (`data_root`, `seed_results`), without its runs."""
-    spec = read_yaml(params_dir(profile) / "runs.yaml")
-    return {k: v for k, v in spec.items() if k not in ("runs", "segmentation", "classification")}
+def profile_settings(profile):
+    """The profile's top-level settings (`data_root`, `reference_results`), without its runs."""
+    spec = read_runs_yaml(params_dir(profile) / "runs.yaml")
+    return {k: v for k, v in spec.items() if k not in ("runs", *TASKS)}
 
 
 def parent(profile, name):
@@ -80,15 +109,15 @@ def parent(profile, name):
     return entry.get("init_from")
 
 
-def config_from_runs_yaml(runs_yaml, name, data_root=None, overrides=(), dry=False):
-    """The full training config of run `name` in a runs.yaml (task block + the run's entry).
+def settings_from_runs_yaml(runs_yaml, name, data_root=None, overrides=(), dry=False):
+    """The settings of run `name` in a runs.yaml (task block + the run's entry), then `overrides`.
 
     `data_root` (the user's DATA_ROOT) replaces the file's `data_root`; each task block names the
     `dataset` subfolder under it. The run writes to runs/<profile>/<name> (<profile>-dry for a
     dry run, at the toy scale of `DRY_RUN`).
     """
     runs_yaml = Path(runs_yaml)
-    spec, entries = read_yaml(runs_yaml), _entries(runs_yaml)
+    spec, entries = read_runs_yaml(runs_yaml), _entries(runs_yaml)
     if name not in entries:
         raise ConfigError(f"{runs_yaml}: no run {name!r}; runs: {', '.join(entries)}")
     entry, seed = entries[name]
@@ -109,7 +138,7 @@ def config_from_runs_yaml(runs_yaml, name, data_root=None, overrides=(), dry=Fal
                               f"run of this profile")
         values["init_from"] = str(ROOT / "runs" / profile / values["init_from"])
     try:
-        return make_config(values, overrides)
+        return RunSettings.build(values, overrides)
     except ConfigError as e:
         raise ConfigError(f"{runs_yaml}, run {name}: {e}") from None
 
@@ -123,9 +152,18 @@ def dry_values(values):
     return out
 
 
-def run_config(profile, name, data_root=None):
-    """Run `name` of profile `profile` (`<profile>-dry` for its dry run), with the overrides of
-    `hw2 report --set key=value ...` (passed to the notebooks' kernels as HW2_SET)."""
-    return config_from_runs_yaml(params_dir(profile) / "runs.yaml", name, data_root,
-                                 overrides=os.environ.get(OVERRIDES, "").split(),
-                                 dry=profile.endswith(DRY_SUFFIX))
+def for_task(overrides, task):
+    """The `key=value` overrides that apply to a run of `task`: a key of the other task's own
+    settings (e.g. image_size for a classifier) is left out for it."""
+    own = TASKS[task].keys()
+    return [o for o in overrides if not (parse_override(o)[0] in TASK_KEYS and parse_override(o)[0] not in own)]
+
+
+def run_settings(profile, name, data_root=None, overrides=()):
+    """Run `name` of profile `profile` (`<profile>-dry` for its dry run), with the profile-wide
+    overrides of `hw2 runs/report --set key=value ...` that apply to its task."""
+    runs_yaml = params_dir(profile) / "runs.yaml"
+    entry, _ = _entries(runs_yaml).get(name, ({}, None))
+    task = entry.get("task", "segmentation")
+    return settings_from_runs_yaml(runs_yaml, name, data_root, for_task(overrides, task),
+                                   dry=profile.endswith(DRY_SUFFIX))

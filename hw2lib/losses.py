@@ -21,8 +21,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-KINDS = ("ce", "lovasz", "ce+lovasz")
-
 
 def lovasz_grad(gt_sorted):
     """Gradient of the Lovasz extension of the Jaccard loss w.r.t. sorted errors (paper, Alg. 1)."""
