@@ -104,13 +104,17 @@ def cmd_classify(args):
 
 
 def cmd_runs(args):
-    from .runs.graph import outcome_table, train_all
+    from .runs.graph import STOPPED, outcome_table, plan_lines, train_all
 
+    if args.plan:
+        print("\n".join(plan_lines(args.profile, args.data_root, dry_run=args.dry_run, only=args.only,
+                                   overrides=args.set, repeats=args.repeats)))
+        return 0
     outcomes = train_all(args.profile, args.data_root, dry_run=args.dry_run, only=args.only, overrides=args.set,
                          repeats=args.repeats, parallel=args.parallel, gpus_per_run=args.gpus_per_run,
                          address=args.address)
     print(outcome_table(outcomes))
-    if any(o.action == "preempted" for o in outcomes):
+    if any(o.action in STOPPED for o in outcomes):
         return 75
     return 0 if all(o.ok for o in outcomes) else 1
 
@@ -242,10 +246,12 @@ def build_parser():
                        description="Train or reuse every run of a profile as a dependency graph "
                                    "(init_from parents first), in this process or as Ray tasks, "
                                    "and end with a table. Exit 0, 1 if a run failed, 75 if "
-                                   "preempted (run it again to continue).")
+                                   "stopped by a signal (run it again to continue).")
     add_profile_args(s)
     add_graph_args(s)
     s.add_argument("--only", nargs="+", default=(), metavar="NAME", help="these runs (and their parents)")
+    s.add_argument("--plan", action="store_true",
+                   help="say for each run whether it would be reused, resumed or trained (and why), train nothing")
     s.set_defaults(func=cmd_runs)
 
     s = sub.add_parser("report", help="train the runs, run the notebooks, write build/report/report.html",

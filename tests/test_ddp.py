@@ -8,19 +8,27 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, TINY_SEG
+from conftest import DUBAI, ROOT, TINY_SEG, copy_tiles
+from hw2lib.engine.checkpoint import load_checkpoint
 from hw2lib.engine.inference import evaluate_folder, load_trained
 from hw2lib.engine.run_dir import RunDir
 
 
-def torchrun(tmp_path, port, **changes):
+def torchrun(tmp_path, port, script=None, env=(), resume=False, expect=0, **changes):
+    """`hw2 train` (or `script` with its arguments) on 2 gloo ranks; the run's record, or None
+    when the command did not exit 0."""
+    tmp_path.mkdir(exist_ok=True)
     (tmp_path / "p.yaml").write_text(json.dumps({**TINY_SEG, "out_dir": str(tmp_path / "run"), "device": "cpu",
                                                  **changes}))
+    program = [str(script)] if script else ["-m", "hw2lib"]
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-               str(port), "-m", "hw2lib", "train", str(tmp_path / "p.yaml")]
+               str(port), *program, "train", str(tmp_path / "p.yaml"), *(["--resume"] if resume else [])]
     out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert out.returncode == 0, out.stderr[-3000:]
+                         env={**os.environ, "OMP_NUM_THREADS": "1", **dict(env)})
+    if expect is None:
+        assert out.returncode != 0 and "exitcode  : 75" in out.stderr, out.stderr[-3000:]
+        return None
+    assert out.returncode == expect, out.stderr[-3000:]
     return RunDir(tmp_path / "run").record()
 
 
@@ -37,3 +45,39 @@ def test_ddp_records_the_numbers_of_the_checkpoint_it_keeps(tiny_seg_root, tmp_p
     assert np.array_equal(evaluation.cm, np.array(best["confusion_matrix"]))
     assert evaluation.loss == pytest.approx(best["val_loss"], rel=1e-6)
     assert load_trained(tmp_path / "run" / "kept.pt", "cpu").precision == "fp32"
+
+
+# Each rank sends itself SIGTERM at its `AT`-th training step (a torch forward hook), then runs `hw2`.
+SIGTERM_AT_STEP = """
+import os, signal, sys
+from torch.nn.modules.module import register_module_forward_hook
+from hw2lib.cli import main
+from hw2lib.models.fcn import FCN
+seen = [0]
+def hook(module, args, output):
+    if isinstance(module, FCN) and module.training:
+        seen[0] += 1
+        if seen[0] == int(os.environ["AT"]):
+            os.kill(os.getpid(), signal.SIGTERM)
+register_module_forward_hook(hook)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ddp_stopped_mid_epoch_resumes_to_the_unbroken_run(tmp_path):
+    root = tmp_path / "data"
+    copy_tiles(DUBAI / "train", root / "train", [f"{i:04d}" for i in range(0, 96, 2)])  # 24 steps per rank
+    copy_tiles(DUBAI / "validation", root / "validation", [f"{i:04d}" for i in range(4)])
+    changes = {"model": "fcn8s", "data_root": str(root), "epochs": 2, "batch_size": 1, "augment": ["flip", "rot90"],
+               "snapshot_ids": [], "snapshot_epochs": [], "checkpoint_minutes": 1000}
+    whole = torchrun(tmp_path / "whole", 29519, **changes)
+    (tmp_path / "script.py").write_text(SIGTERM_AT_STEP)
+    stopped = torchrun(tmp_path / "broken", 29520, script=tmp_path / "script.py", env={"AT": "29"}, expect=None,
+                       **changes)  # epoch 2, step 5: the ranks agree to stop at step 20
+    assert stopped is None
+    state = load_checkpoint(tmp_path / "broken" / "run" / "last.pt")
+    assert state["epoch"] == 1 and state["partial"]["step"] == 20 and len(state["partial"]["ranks"]) == 2
+    resumed = torchrun(tmp_path / "broken", 29521, resume=True, **changes)
+    for a, b in zip(resumed.history, whole.history, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-6)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-6) and a["val_miou"] == b["val_miou"]

@@ -1,10 +1,15 @@
 """`hw2 runs` on a local Ray instance the tests start (CPU only), over the smoke profile's dry run
 (its own folder, runs/smoke-dry/)."""
+import os
+import signal
 import shutil
+import subprocess
+import sys
 
 import pytest
 
 from conftest import ROOT, hw2
+from hw2lib.engine.run_dir import RunDir
 from hw2lib.errors import ConfigError
 from hw2lib.runs.graph import ordered, outcome_table, probe_nodes, train_all
 
@@ -12,10 +17,26 @@ ray = pytest.importorskip("ray")
 PROFILE = "smoke-dry"
 
 
+def crash_at_a_head_of_24():
+    """Run in every Ray worker as it starts: a model whose FCN head is 24 wide kills its process at
+    its first forward pass, as the OOM killer or a crash in native code would."""
+    import os
+    import signal
+
+    from torch.nn.modules.module import register_module_forward_hook
+
+    def hook(module, args, output):
+        if type(module).__name__ == "FCN" and module.head[0].out_channels == 24:
+            os.kill(os.getpid(), signal.SIGKILL)
+    register_module_forward_hook(hook)
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     shutil.rmtree(ROOT / "runs" / PROFILE, ignore_errors=True)
-    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, configure_logging=False)  # two fake GPUs
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, configure_logging=False,  # two fake GPUs
+             runtime_env={"worker_process_setup_hook": crash_at_a_head_of_24})
     yield
     ray.shutdown()
 
@@ -64,10 +85,50 @@ def test_hw2_runs_ends_with_its_table_and_reuses_in_this_process(local_ray):
     header, row = out.stdout.strip().splitlines()[-2:]
     assert header.split() == ["run", "what", "happened", "device", "seconds", "result"]
     assert row.split()[:3] == ["fcn32s", "reused", "cpu"] and "val_miou" in row
+    plan = hw2("runs", "--profile", "smoke", "--dry-run", "--only", "fcn8s_ce_finetune", "fcn32s", "--plan")
+    assert plan.stdout.splitlines() == ["fcn32s: reuse", "fcn8s: reuse", "fcn8s_ce_finetune: reuse"], plan.stdout
+    plan = hw2("runs", "--profile", "smoke", "--dry-run", "--only", "fcn32s", "--set", "lr=0.5", "--plan")
+    assert plan.stdout.splitlines() == ["fcn32s: train (params: lr)"]
 
 
 def test_every_node_says_whether_it_sees_the_runs_folder_and_the_data(local_ray, tmp_path):
     (line,) = probe_nodes(ray, str(ROOT / "data" / "sample"))
-    assert line.endswith(": runs/ visible, data visible")
-    with pytest.raises(ConfigError, match="must be on a filesystem every node shares; .*data NOT visible"):
+    assert line.endswith(": runs/ visible, data visible, locks work")
+    with pytest.raises(ConfigError, match="must be on a filesystem every node shares and can lock; .*data NOT visible"):
         probe_nodes(ray, str(tmp_path / "elsewhere"))
+
+
+def test_a_crashed_worker_is_a_failed_row_its_child_is_skipped_and_the_others_are_reported(local_ray):
+    outcomes = by_name(train_all(PROFILE, only=["fcn8s_lovasz", "resnet34"], parallel=2,
+                                 overrides=["head_width=24"], log=print))
+    assert outcomes["fcn8s"].action == "failed" and "WorkerCrashedError" in outcomes["fcn8s"].result
+    assert (outcomes["fcn8s_lovasz"].action, outcomes["fcn8s_lovasz"].result) == ("skipped", "its parent fcn8s did "
+                                                                                  "not finish")
+    assert outcomes["resnet34"].action in ("trained", "reused")
+    out = hw2("runs", "--profile", "smoke", "--dry-run", "--only", "fcn8s", "--set", "head_width=24",
+              "--parallel", "2")
+    assert out.returncode == 1 and "WorkerCrashedError" in out.stdout.splitlines()[-1]
+
+
+def test_sigterm_to_hw2_runs_stops_the_graph_with_its_table_and_a_last_pt(tmp_path):
+    """Sequential and on Ray: every run in training saves its state, none starts, exit 75."""
+    for extra in ([], ["--parallel", "2"]):
+        shutil.rmtree(ROOT / "runs" / PROFILE, ignore_errors=True)
+        proc = subprocess.Popen([sys.executable, "-m", "hw2lib", "runs", "--profile", "smoke", "--dry-run",
+                                 "--only", "fcn32s", "fcn16s", "--set", "epochs=12", *extra], cwd=ROOT, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1", "RAY_DEDUP_LOGS": "0"})
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "epoch 1/12" in line:
+                proc.send_signal(signal.SIGTERM)
+                break
+        lines += proc.stdout.readlines()
+        assert proc.wait(timeout=180) == 75, "".join(lines[-30:])
+        table = "".join(lines[-4:])
+        assert "run  " in table and "preempted" in table, table
+        stopped = [n for n in ("fcn32s", "fcn16s") if (ROOT / "runs" / PROFILE / n / "last.pt").is_file()]
+        assert stopped and all(not RunDir(ROOT / "runs" / PROFILE / n).record().complete for n in stopped)
+        if not extra:  # one at a time: the second never started
+            assert "not started" in table and stopped == ["fcn32s"]

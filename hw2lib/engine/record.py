@@ -134,17 +134,22 @@ class RunRecord:
         self.history.append(row)
         self.train_seconds = round(sum(r["seconds"] for r in self.history), 3)
 
-    def keeps(self, row, last):
-        """Whether the select rule keeps epoch `row` over the epoch kept so far."""
-        rule = self.rule
+    def keeps(self, row, last, so_far=None):
+        """Whether the select rule keeps epoch `row` over `so_far`, the entry of the epoch kept
+        so far (default: the record's)."""
+        rule, so_far = self.rule, self.kept if so_far is None else so_far
         if rule == "final":
             return last
         key, sign = ("val_loss", -1) if rule == "val_loss" else (self.metric, 1)
         value = row[key]
         if math.isnan(value):
-            return last and self.kept is None  # nothing better exists: keep the final epoch
-        return self.kept is None or math.isnan(self.kept[key]) or sign * value > sign * self.kept[key]
+            return last and so_far is None  # nothing better exists: keep the final epoch
+        return so_far is None or math.isnan(so_far[key]) or sign * value > sign * so_far[key]
+
+    def kept_entry(self, row, confusion_matrix, details):
+        """What `kept` says of epoch `row`: its scores, the rule, its confusion matrix."""
+        return {"epoch": row["epoch"], self.metric: row[self.metric], "val_loss": row["val_loss"],
+                "rule": self.rule, "confusion_matrix": confusion_matrix.tolist(), **details}
 
     def keep(self, row, confusion_matrix, details):
-        self.kept = {"epoch": row["epoch"], self.metric: row[self.metric], "val_loss": row["val_loss"],
-                     "rule": self.rule, "confusion_matrix": confusion_matrix.tolist(), **details}
+        self.kept = self.kept_entry(row, confusion_matrix, details)

@@ -20,6 +20,7 @@ folder listing. While a process trains a run it holds the run's lock, a file `.<
 beside the folder: another process asking for the same run waits, then finds it finished.
 """
 import contextlib
+import errno
 import fcntl
 import io
 import json
@@ -145,6 +146,11 @@ class RunDir:
                 if log is not None:
                     log(f"{self.path.name}: another process is training it; waiting for it")
                 fcntl.flock(f, fcntl.LOCK_EX)
+            except OSError as e:
+                if e.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                    raise DataError(f"{path}: this filesystem does not support file locks (flock), which keep two "
+                                    "processes from training one run; on Lustre, mount it with -o flock") from None
+                raise
             _HELD[path] = 1
             try:
                 yield

@@ -127,6 +127,14 @@ class Distributed:
         if self.world > 1:
             dist.barrier()
 
+    def gather(self, obj):
+        """[every rank's `obj`] in rank order, on every rank (picklable objects)."""
+        if self.world == 1:
+            return [obj]
+        out = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out
+
     def share_buffers(self, model):
         """Give every rank rank 0's buffers (batch-norm running statistics). After an epoch each
         rank's statistics include its own last batches; validating with rank 0's on every rank

@@ -11,23 +11,24 @@ the generators' states are saved with the run: a run resumed from `last.pt`, whe
 between epochs or in the middle of one, repeats exactly what an unbroken run does. Under DDP the
 data order is shared and each rank draws its own augmentation and dropout.
 
-`last.pt` (weights, optimiser, generators, record) is written at most every `checkpoint_minutes`,
-on SIGTERM or SIGINT (after the current step, then the run stops with `Preempted`), and at the
-end only with `keep_last`. A fresh run is built beside its folder and swapped in once it has
-saved something (see `RunDir`). `--resume --extend` continues with more epochs as a warm
-restart: the learning-rate schedule is re-planned over the new total.
+`last.pt` (weights, optimiser, generators, record: `run_state.py`) is written at most every
+`checkpoint_minutes`, at the end only with `keep_last`, and on SIGTERM or SIGINT: a signal at any
+point is noted and acted on where the run can stop cleanly (after the current step, or after the
+current epoch's validation and saves), then the run stops with `Preempted` (exit 75). A fresh run
+is built beside its folder and swapped in once it has saved something (see `RunDir`).
+`--resume --extend` continues with more epochs as a warm restart: the learning-rate schedule is
+re-planned over the new total.
 """
 import contextlib
 import os
 import socket
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 
 import torch
 
 from ..data.datasets import check_folder
-from ..errors import CheckpointError, ConfigError, Preempted, TrainingDiverged
+from ..errors import ConfigError, Preempted, TrainingDiverged
 from ..models import build_model
 from ..settings import RunSettings
 from ..tasks import make_task
@@ -35,18 +36,14 @@ from .checkpoint import compact_state_dict, load_checkpoint
 from .inference import Predictor, evaluate_split
 from .preemption import StopRequest
 from .provenance import run_environment
-from .record import RunRecord
 from .run_dir import RunDir
-from .run_key import key_of, key_parts
+from .run_state import (checkpoint_payload, hold_kept, now_utc, resume_run, rng_states, save_state, set_rng_states,
+                        start_run, swap_in, write_kept)
 from .runtime import Distributed, Optimisation, ProgressBar, autocast, resolve_device, resolve_precision
-from .snapshots import write_snapshot_inputs, write_snapshots
+from .snapshots import write_snapshots
 from .transforms import Augmentation, to_input
 
 STOP_CHECK_EVERY_DDP = 20  # under DDP the ranks agree on stopping every this many steps
-
-
-def now_utc():
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class EpochLoss:
@@ -98,23 +95,6 @@ class Setup:
     run: RunDir
     log: object
     steps: int                  # optimiser steps per epoch and rank
-
-
-@dataclass
-class RunState:
-    """Where the run stands: its record, the folder it writes, the next epoch, a stopped epoch's
-    partial state, and when last.pt was last written."""
-    record: RunRecord
-    writer: RunDir
-    next_epoch: int
-    partial: dict = None
-    last_saved: float = field(default_factory=time.monotonic)
-    started: float = field(default_factory=time.time)
-    wall_before: float = 0.0
-
-    def stamp_wall_time(self):
-        """The record's wall time: this process's share plus the time before a resume."""
-        self.record.wall_time_s = round(self.wall_before + time.time() - self.started, 3)
 
 
 def initial_model(s, task, device):
@@ -179,96 +159,13 @@ def set_up(s, log):
                  log=log, steps=steps)
 
 
-def start_run(s):
-    """A fresh run: built in a staging folder beside the old one until it has saved something."""
-    ids = s.task.snapshot_ids
-    parts = key_parts(s.settings)
-    record = RunRecord(params=s.settings.flat(), cache_key=key_of(parts), key_parts=parts, started_at=now_utc(),
-                       snapshots={"ids": ids, "tile_miou": {}},
-                       data={"train": len(s.train_set.images), "val": len(s.val_set.images)})
-    writer = s.run.staging() if s.ddp.main else s.run
-    if s.ddp.main and ids:
-        write_snapshot_inputs(writer, s.task.val_folder, ids, s.task.spec)
-    return RunState(record, writer, next_epoch=1)
-
-
-def check_resumable(state, s, world, extend, path):
-    """Refuse a resume that would not continue the same run, naming every difference."""
-    saved = RunSettings.build(state["params"])
-    epochs, planned = s.train.epochs, saved.train.epochs
-    diff = [d for d in s.differences(saved) if not d.startswith("epochs:")]
-    if state.get("world_size", 1) != world:
-        diff.append(f"world size: {state.get('world_size', 1)} -> {world}")
-    if diff:
-        raise CheckpointError(f"cannot resume {path}: parameters differ from the checkpoint's: "
-                              + "; ".join(diff))
-    if extend and epochs <= planned:
-        raise CheckpointError(f"--extend needs more epochs than the {planned} planned; got epochs {epochs}")
-    if not extend and epochs != planned:
-        raise CheckpointError(f"cannot resume {path}: epochs {planned} -> {epochs}; "
-                              "use --resume --extend to continue as a warm restart over the new total")
-    if state["epoch"] >= epochs:
-        raise CheckpointError(f"{path} is already trained to epoch {state['epoch']} of {epochs}")
-
-
-def resume_run(s, extend):
-    """The run continued from its last.pt (after a whole epoch, or in the middle of one)."""
-    path = s.run.require_resumable()
-    state = load_checkpoint(path, map_location=s.device)
-    check_resumable(state, s.settings, s.ddp.world, extend, path)
-    s.raw_model.load_state_dict(state["model"])
-    s.optim.load_state_dict(state, path)
-    record = RunRecord.from_dict(state["record"])
-    if extend:
-        record.schedule_replanned.append({"after_epoch": state["epoch"], "epochs": s.settings.train.epochs})
-        s.log(f"extending {s.run.path} from {record.params['epochs']} to {s.settings.train.epochs} epochs: "
-              "warm restart, the learning-rate schedule is re-planned over the new total")
-        # The key follows what the run was trained with: the new params and the re-planning.
-        record.key_parts = key_parts(s.settings, record.schedule_replanned)
-        record.cache_key = key_of(record.key_parts)
-    record.params, record.complete, record.finished_at = s.settings.flat(), False, None
-    partial = state.get("partial")
-    where = f"epoch {state['epoch'] + 1}, step {partial['step']}" if partial else f"epoch {state['epoch']}"
-    s.log(f"resuming {s.run.path} after {where}")
-    return RunState(record, s.run, state["epoch"] + 1, partial, wall_before=record.wall_time_s)
-
-
-def save_state(s, state, epoch, partial=None):
-    """last.pt: everything a resume needs. `epoch` is the last completed epoch; `partial` the
-    state of the next one when it stopped part-way."""
-    weights = {"model": s.raw_model.state_dict(), "params": s.settings.flat(), "epoch": epoch,
-               "num_classes": s.task.num_classes, "precision": s.precision}
-    state.stamp_wall_time()
-    state.writer.save_checkpoint("last", {**weights, **s.optim.state_dict(), "world_size": s.ddp.world,
-                                          "record": state.record.to_dict(), "partial": partial})
-    state.last_saved = time.monotonic()
-    swap_in(s, state)
-
-
-def swap_in(s, state):
-    """Once a fresh run has saved something, it replaces the old run folder whole."""
-    if state.writer is not s.run:
-        state.writer = s.run.replace(state.writer)
-
-
-def rng_states(device):
-    states = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        states["cuda"] = torch.cuda.get_rng_state(device)
-    return states
-
-
-def set_rng_states(states, device):
-    torch.set_rng_state(states["cpu"])
-    if "cuda" in states:
-        torch.cuda.set_rng_state(states["cuda"], device)
-
-
-def stop_now(s, stop, step):
-    """Whether a stop was asked for (on any rank, under DDP: checked every few steps)."""
+def stop_agreed(s, stop, step=None):
+    """Whether a stop was asked for, on any rank. Under DDP the ranks agree after every
+    STOP_CHECK_EVERY_DDP-th step (an all-reduce makes the host wait) and at every epoch's end
+    (`step` None)."""
     if s.ddp.world == 1:
         return stop.requested
-    if step % STOP_CHECK_EVERY_DDP:
+    if step is not None and step % STOP_CHECK_EVERY_DDP:
         return False
     return bool(s.ddp.max(torch.tensor(float(stop.requested), device=s.device)).item())
 
@@ -284,7 +181,7 @@ def train_one_epoch(s, state, epoch, stop):
     torch.manual_seed(own_seed)
     augmentation = Augmentation(s.settings.task.augment, own_seed, s.device)
     losses, first, lr_start, elapsed = EpochLoss(s.device), 0, s.optim.lr(), 0.0
-    if partial is not None:
+    if partial is not None:  # this rank's own generators and sums (resume_run picked them)
         augmentation.load_state_dict(partial["augmentation"])
         set_rng_states(partial["rng"], s.device)
         losses = EpochLoss(s.device, partial["losses"])
@@ -302,17 +199,22 @@ def train_one_epoch(s, state, epoch, stop):
         s.optim.step(loss)
         losses.add(loss)
         bar.step(loss)
-        if step + 1 < s.steps and stop_now(s, stop, step + 1):
+        if step + 1 < s.steps and stop_agreed(s, stop, step + 1):
             bar.close()
-            stop_part_way(s, state, stop, {"epoch": epoch,
-                "step": step + 1, "losses": losses.state_dict(), "augmentation": augmentation.state_dict(),
-                "rng": rng_states(s.device), "lr_start": lr_start, "seconds": elapsed + time.time() - started})
+            mine = {"losses": losses.state_dict(), "augmentation": augmentation.state_dict(),
+                    "rng": rng_states(s.device)}
+            stop_part_way(s, state, stop, {"epoch": epoch, "step": step + 1, "lr_start": lr_start,
+                                           "seconds": elapsed + time.time() - started,
+                                           "device_type": s.device.type, "ranks": s.ddp.gather(mine)})
     bar.close()
+    if s.device.type == "cuda":
+        torch.cuda.synchronize(s.device)  # the epoch's queued GPU work belongs to its time
     return losses, lr_start, elapsed + time.time() - started
 
 
 def stop_part_way(s, state, stop, partial):
-    """Save the epoch's partial state and stop: a resume continues from this very step."""
+    """Save the epoch's partial state (every rank's generators and sums) and stop: a resume
+    continues from this very step."""
     epoch = partial["epoch"]
     if s.ddp.main:
         save_state(s, state, epoch - 1, partial)
@@ -321,6 +223,19 @@ def stop_part_way(s, state, stop, partial):
     raise Preempted(f"{s.run.path}: stopped by {stop.name or 'another rank'} in epoch {epoch} after "
                     f"step {partial['step']} of {s.steps}; its state is saved in last.pt. Continue "
                     "with `hw2 train ... --resume` or `hw2 runs`.")
+
+
+def stop_between_epochs(s, state, stop, epoch):
+    """After an epoch and its saves: a stop asked for during its last step, its validation or a
+    save ends the run here, with last.pt of this epoch."""
+    if epoch == s.settings.train.epochs or not stop_agreed(s, stop):
+        return
+    if s.ddp.main:
+        save_state(s, state, epoch)
+        s.run.write_record(state.record)
+    s.ddp.barrier()
+    raise Preempted(f"{s.run.path}: stopped by {stop.name or 'another rank'} after epoch {epoch}; its state is "
+                    "saved in last.pt. Continue with `hw2 train ... --resume` or `hw2 runs`.")
 
 
 def end_epoch(s, state, epoch, epoch_result):
@@ -343,26 +258,23 @@ def end_epoch(s, state, epoch, epoch_result):
     if bad:
         row["nonfinite_batches"] = bad
     record.add(row)
-    kept = record.keeps(row, last=epoch == epochs)
-    if kept:
-        record.keep(row, evaluation.cm, task.kept_details(evaluation.cm))
+    if record.keeps(row, last=epoch == epochs, so_far=state.kept_so_far()):
+        hold_kept(s, state, row, evaluation.cm, evaluation.items)
+    t0 = time.time()
     if s.ddp.main:
-        save_epoch(s, state, epoch, evaluation, kept)
+        save_epoch(s, state, epoch, evaluation)
+    row["save_seconds"] = round(time.time() - t0, 3)
     s.log(f"epoch {epoch}/{epochs}  train_loss {train_loss:.4f}  val_loss {row['val_loss']:.4f}  "
           f"{task.metric} {row[task.metric]:.4f}  ({row['seconds']:.1f}s)")
 
 
-def save_epoch(s, state, epoch, evaluation, kept):
-    """kept.pt and its evaluation when kept, epoch_<k>.pt when asked for, snapshots, the final
-    evaluation, last.pt when it is due, and the record."""
+def save_epoch(s, state, epoch, evaluation):
+    """epoch_<k>.pt when asked for, snapshots, the final evaluation, last.pt (and the kept epoch's
+    files) when due or at the end, and the record."""
     settings, writer, record = s.settings, state.writer, state.record
-    weights = {"model": compact_state_dict(s.raw_model, s.precision), "params": settings.flat(), "epoch": epoch,
-               "num_classes": s.task.num_classes, "precision": s.precision, "metrics": record.history[-1]}
-    if kept:
-        record.kept["weights_sha256"] = writer.save_checkpoint("kept", weights)
-        writer.save_evaluation("kept", epoch=epoch, **evaluation.items)
     if epoch in settings.train.keep_checkpoints:
-        writer.save_checkpoint(epoch, weights)
+        weights = compact_state_dict(s.raw_model, s.precision)
+        writer.save_checkpoint(epoch, {**checkpoint_payload(s, epoch, weights), "metrics": record.history[-1]})
     writer.save_evaluation("final", epoch=epoch, **evaluation.items)
     ids = s.task.snapshot_ids
     if ids and epoch in s.task.snapshot_epochs:
@@ -373,6 +285,7 @@ def save_epoch(s, state, epoch, evaluation, kept):
     if (last and settings.place.keep_last) or (due and not last):
         save_state(s, state, epoch)
     elif last:
+        write_kept(s, state)
         writer.drop_checkpoint("last")
     state.stamp_wall_time()
     writer.write_record(record)
@@ -381,6 +294,7 @@ def save_epoch(s, state, epoch, evaluation, kept):
 
 def finish(s, state):
     record = state.record
+    write_kept(s, state)  # other ranks: the entry rank 0 wrote
     if s.ddp.main:
         record.complete, record.finished_at = True, now_utc()
         state.stamp_wall_time()
@@ -391,18 +305,22 @@ def finish(s, state):
 
 def train(settings, resume=False, extend=False, log=print):
     """Train as `settings` say; return the run's `RunRecord` (also out_dir/metrics.json)."""
-    s = set_up(settings, log)
-    with s.run.lock(log) if s.ddp.main else contextlib.nullcontext():  # one lock holder per run
-        state = resume_run(s, extend) if resume else start_run(s)
-        state.record.environment = {**run_environment(s.device), "precision": s.precision,
-                                    "world_size": s.ddp.world}
-        state.record.worker = {"host": socket.gethostname(), "pid": os.getpid(), "device": str(s.device)}
-        try:
-            with StopRequest() as stop:
+    with StopRequest() as stop:  # from the start: a signal while setting up is not lost either
+        s = set_up(settings, log)
+        with s.run.lock(log) if s.ddp.main else contextlib.nullcontext():  # one lock holder per run
+            state = resume_run(s, extend) if resume else start_run(s)
+            state.record.environment = {**run_environment(s.device), "precision": s.precision,
+                                        "world_size": s.ddp.world}
+            state.record.worker = {"host": socket.gethostname(), "pid": os.getpid(), "device": str(s.device)}
+            try:
+                if stop_agreed(s, stop):
+                    raise Preempted(f"{s.run.path}: stopped by {stop.name or 'another rank'} before it trained "
+                                    "a step; nothing new to save")
                 for epoch in range(state.next_epoch, settings.train.epochs + 1):
                     end_epoch(s, state, epoch, train_one_epoch(s, state, epoch, stop))
-        except BaseException:
-            if state.writer is not s.run:  # nothing of the new run was saved: the old folder stays
-                state.writer.discard()
-            raise
-        return finish(s, state)
+                    stop_between_epochs(s, state, stop, epoch)
+            except BaseException:
+                if state.writer is not s.run:  # nothing of the new run was saved: the old folder stays
+                    state.writer.discard()
+                raise
+            return finish(s, state)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from ..analysis.reference import reference_numbers
 from ..atomic import write_text
-from ..errors import ReportError
-from ..runs.graph import outcome_table, train_all
+from ..errors import Preempted, ReportError
+from ..runs.graph import STOPPED, outcome_table, train_all
 from ..runs.profiles import DRY_SUFFIX, ROOT, profile_name, run_names, run_settings
 from .notebooks import SECTIONS, execute, static_outputs
 from .page import finished_runs, to_html, write_page
@@ -43,6 +43,9 @@ def build_report(profile="sample", data_root=None, *, dry_run=False, overrides=(
         run_settings(name, run, data_root, overrides)  # an unknown profile or a bad run fails before any work
     outcomes = train_all(name, data_root, overrides=overrides, repeats=repeats, log=log, **(graph or {}))
     log(outcome_table(outcomes))
+    if any(o.action in STOPPED for o in outcomes):
+        raise Preempted("stopped by a signal before every run finished; the report is not built. Run the same "
+                        "command again to continue")
     failed = [o for o in outcomes if not o.ok]
     if failed:
         raise ReportError("runs did not finish, so the report is not built: "

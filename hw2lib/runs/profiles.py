@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..models import MODELS
 from ..settings import TASK_KEYS, TASKS, RunSettings, parse_override, read_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +28,7 @@ DRY_SUFFIX = "-dry"
 # Old names still read, with a one-line notice: the profile and key of the reference report.
 PROFILE_ALIASES = {"seed": "reference"}
 KEY_ALIASES = {"seed_results": "reference_results"}
+MODEL_OPTIONS = {key for entry in MODELS.values() for key in entry.options}
 
 # A dry run's toy scale, chosen by measurement: at 64 px a full-width VGG16-FCN training step hits
 # a slow convolution-backward path on the head's 2x2 maps (28 s vs 6.4 s at 96 px on a 2-core
@@ -64,7 +66,14 @@ def params_dir(profile):
 
 
 def read_runs_yaml(path):
-    """A runs.yaml as a dict, old key names read as the new ones."""
+    """A runs.yaml as a dict, old key names read as the new ones (read once while unchanged;
+    callers copy what they change)."""
+    path = Path(path)
+    return _read_runs_yaml(path, path.stat().st_mtime_ns if path.is_file() else None)
+
+
+@lru_cache(maxsize=32)
+def _read_runs_yaml(path, mtime_ns):
     values = read_yaml(path)
     for old, new in KEY_ALIASES.items():
         if old in values:
@@ -107,6 +116,15 @@ def parent(profile, name):
     """The run whose weights run `name` starts from (`init_from`), or None."""
     entry, _ = _entries(params_dir(profile) / "runs.yaml")[name]
     return entry.get("init_from")
+
+
+def lineage(profile, name):
+    """[the first ancestor, ..., its child, name]: run `name` after the runs whose weights it
+    starts from (`init_from`), each before its child."""
+    chain = [name]
+    while (up := parent(profile, chain[0])) is not None:
+        chain.insert(0, up)
+    return chain
 
 
 def settings_from_runs_yaml(runs_yaml, name, data_root=None, overrides=(), dry=False):
@@ -152,18 +170,24 @@ def dry_values(values):
     return out
 
 
-def for_task(overrides, task):
-    """The `key=value` overrides that apply to a run of `task`: a key of the other task's own
-    settings (e.g. image_size for a classifier) is left out for it."""
-    own = TASKS[task].keys()
-    return [o for o in overrides if not (parse_override(o)[0] in TASK_KEYS and parse_override(o)[0] not in own)]
+def applicable(overrides, task, model):
+    """The `key=value` overrides that apply to a run of `task` and `model`: a key of the other
+    task's own settings (image_size for a classifier) or of another model family (head_width for
+    a UNet) is left out for it."""
+    def applies(text):
+        key = parse_override(text)[0]
+        if key in TASK_KEYS and key not in TASKS[task].keys():
+            return False
+        return key not in MODEL_OPTIONS or key in MODELS[model].options
+    return [o for o in overrides if applies(o)]
 
 
 def run_settings(profile, name, data_root=None, overrides=()):
     """Run `name` of profile `profile` (`<profile>-dry` for its dry run), with the profile-wide
-    overrides of `hw2 runs/report --set key=value ...` that apply to its task."""
+    overrides of `hw2 runs/report --set key=value ...` that apply to it."""
     runs_yaml = params_dir(profile) / "runs.yaml"
     entry, _ = _entries(runs_yaml).get(name, ({}, None))
     task = entry.get("task", "segmentation")
-    return settings_from_runs_yaml(runs_yaml, name, data_root, for_task(overrides, task),
-                                   dry=profile.endswith(DRY_SUFFIX))
+    model = entry.get("model") or (read_runs_yaml(runs_yaml).get(task) or {}).get("model", "")
+    wanted = overrides if model not in MODELS else applicable(overrides, task, model)
+    return settings_from_runs_yaml(runs_yaml, name, data_root, wanted, dry=profile.endswith(DRY_SUFFIX))

@@ -14,7 +14,7 @@ from ..engine.run_key import key_of, key_parts, what_changed
 from ..engine.training import train
 from ..errors import RunNotTrained
 from ..settings import RunSettings
-from .profiles import parent, repeat_names, run_settings
+from .profiles import lineage, repeat_names, run_settings
 
 
 @dataclass
@@ -88,12 +88,11 @@ def load_runs(profile, names, data_root=None, train_missing=True, *, overrides=(
     out = {}
 
     def ensure(name):
-        if name not in out:
-            settings = run_settings(profile, name, data_root, overrides)
-            if parent(profile, name) is not None:
-                ensure(parent(profile, name))
-            record = train_or_reuse(settings, log) if train_missing else finished_record(settings, name)
-            out[name] = Run(name, settings, record)
+        for step in lineage(profile, name):  # parents first
+            if step not in out:
+                settings = run_settings(profile, step, data_root, overrides)
+                record = train_or_reuse(settings, log) if train_missing else finished_record(settings, step)
+                out[step] = Run(step, settings, record)
         return out[name]
 
     for name in names:
