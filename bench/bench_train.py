@@ -29,6 +29,7 @@ from hw2lib.engine.provenance import cpu_name
 from hw2lib.engine.runtime import autocast, make_optimizer
 from hw2lib.engine.transforms import to_input
 from hw2lib.models import build_model
+from hw2lib.settings import RunSettings, TrainingSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
@@ -59,7 +60,7 @@ def sync(device):
 
 def time_training(model, batches, device, precision, channels_last, steps, warmup=3):
     """Images/s over `steps` training steps after `warmup` steps; batches yields (x, y)."""
-    opt = make_optimizer({"optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0}, model.parameters(), device)
+    opt = make_optimizer(TrainingSettings(optimizer="adam", lr=1e-4), model.parameters(), device)
     loss_fn = Loss()
     model.train()
     n, t0 = 0, None
@@ -142,8 +143,9 @@ def main():
                          "NHWC" if cl else "NCHW",
                          time_training(run, ours(cl), device, precision, cl, args.steps), run))
         for pipeline, precision, layout, ips, run in rows:
-            predictor = Predictor(run, {"task": "segmentation", "classes": "dubai", "batch_size": args.batch,
-                                        "channels_last": layout == "NHWC"}, device, precision)
+            settings = RunSettings.build({"classes": "dubai", "batch_size": args.batch,
+                                          "channels_last": layout == "NHWC"})
+            predictor = Predictor(run, settings, device, precision)
             predicted_masks(predictor, images[:args.batch], (args.size, args.size))  # warm-up
             sync(device)
             t = time.perf_counter()
