@@ -55,6 +55,23 @@ def hw2(*args):
     return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
+# `hw2 ARGS` in a process that sends itself SIGNAL at its AT-th training step (a torch forward hook).
+SIGNAL_AT_STEP = """
+import os, signal, sys
+from torch.nn.modules.module import register_module_forward_hook
+from hw2lib.cli import main
+from hw2lib.models.fcn import FCN
+seen = [0]
+def hook(module, args, output):
+    if isinstance(module, FCN) and module.training:
+        seen[0] += 1
+        if seen[0] == int(os.environ["AT"]):
+            os.kill(os.getpid(), getattr(signal, os.environ["SIGNAL"]))
+register_module_forward_hook(hook)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def hw2_process(*args, **kwargs):
     """`python -m hw2lib ARGS` in a new process: the real entry point, end to end."""
     return subprocess.run([sys.executable, "-m", "hw2lib", *map(str, args)], capture_output=True,

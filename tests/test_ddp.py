@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import DUBAI, ROOT, TINY_SEG, copy_tiles
+from conftest import DUBAI, ROOT, SIGNAL_AT_STEP, TINY_SEG, copy_tiles
 from hw2lib.engine.checkpoint import load_checkpoint
 from hw2lib.engine.inference import evaluate_folder, load_trained
 from hw2lib.engine.run_dir import RunDir
@@ -47,23 +47,6 @@ def test_ddp_records_the_numbers_of_the_checkpoint_it_keeps(tiny_seg_root, tmp_p
     assert load_trained(tmp_path / "run" / "kept.pt", "cpu").precision == "fp32"
 
 
-# Each rank sends itself SIGTERM at its `AT`-th training step (a torch forward hook), then runs `hw2`.
-SIGTERM_AT_STEP = """
-import os, signal, sys
-from torch.nn.modules.module import register_module_forward_hook
-from hw2lib.cli import main
-from hw2lib.models.fcn import FCN
-seen = [0]
-def hook(module, args, output):
-    if isinstance(module, FCN) and module.training:
-        seen[0] += 1
-        if seen[0] == int(os.environ["AT"]):
-            os.kill(os.getpid(), signal.SIGTERM)
-register_module_forward_hook(hook)
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 def test_ddp_stopped_mid_epoch_resumes_to_the_unbroken_run(tmp_path):
     root = tmp_path / "data"
     copy_tiles(DUBAI / "train", root / "train", [f"{i:04d}" for i in range(0, 96, 2)])  # 24 steps per rank
@@ -71,8 +54,9 @@ def test_ddp_stopped_mid_epoch_resumes_to_the_unbroken_run(tmp_path):
     changes = {"model": "fcn8s", "data_root": str(root), "epochs": 2, "batch_size": 1, "augment": ["flip", "rot90"],
                "snapshot_ids": [], "snapshot_epochs": [], "checkpoint_minutes": 1000}
     whole = torchrun(tmp_path / "whole", 29519, **changes)
-    (tmp_path / "script.py").write_text(SIGTERM_AT_STEP)
-    stopped = torchrun(tmp_path / "broken", 29520, script=tmp_path / "script.py", env={"AT": "29"}, expect=None,
+    (tmp_path / "script.py").write_text(SIGNAL_AT_STEP)  # each rank signals itself
+    stopped = torchrun(tmp_path / "broken", 29520, script=tmp_path / "script.py", env={"AT": "29", "SIGNAL": "SIGTERM"},
+                       expect=None,
                        **changes)  # epoch 2, step 5: the ranks agree to stop at step 20
     assert stopped is None
     state = load_checkpoint(tmp_path / "broken" / "run" / "last.pt")

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch.nn.modules.module import register_module_forward_hook
 
-from conftest import ROOT, hw2_process, quiet, save_rgb, tiny
+from conftest import ROOT, SIGNAL_AT_STEP, hw2_process, quiet, save_rgb, tiny
 from hw2lib.data.images import read_rgb
 from hw2lib.data.label_specs import get_spec
 from hw2lib.engine.checkpoint import load_checkpoint
@@ -121,23 +121,6 @@ def test_hw2_train_exits_75_on_sigterm_and_resume_finishes_it(tiny_seg_root, tmp
     out = hw2_process("train", tmp_path / "p.yaml", "--resume")
     assert out.returncode == 0, out.stderr
     assert RunDir(tmp_path / "run").record().complete
-
-
-# `hw2 ARGS` in a process that sends itself SIGNAL at its AT-th training step (a torch forward hook).
-SIGNAL_AT_STEP = """
-import os, signal, sys
-from torch.nn.modules.module import register_module_forward_hook
-from hw2lib.cli import main
-from hw2lib.models.fcn import FCN
-seen = [0]
-def hook(module, args, output):
-    if isinstance(module, FCN) and module.training:
-        seen[0] += 1
-        if seen[0] == int(os.environ["AT"]):
-            os.kill(os.getpid(), getattr(signal, os.environ["SIGNAL"]))
-register_module_forward_hook(hook)
-sys.exit(main(sys.argv[1:]))
-"""
 
 
 def test_after_a_crash_the_kept_files_and_both_records_name_the_same_epoch(tiny_seg_root, tmp_path):

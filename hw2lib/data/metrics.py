@@ -87,12 +87,6 @@ def mean_iou_over(cm, classes):
     return float(np.mean(iou(cm, classes))) if len(classes) else float("nan")
 
 
-def labelled_classes(cm, classes):
-    """The classes among `classes` that have labels in the confusion matrix (C, C)."""
-    cm = _as_numpy(cm)
-    return [c for c in classes if cm[c, :].sum() > 0]
-
-
 def pooled_miou(cms, weights, classes):
     """mIoU of per-item confusion matrices (N, C, C) pooled under each row of `weights` (R, N).
 
