@@ -25,14 +25,10 @@ ITEMS = {"segmentation": (2000, 257), "classification": (22500, 2500)}
 PEAKS = {"H100 SXM": 989e12, "H200": 989e12}  # dense bf16 FLOP/s (both Hopper, same tensor cores)
 
 
-def input_side(settings):
-    """The side of the square input the model sees (512: the homework tiles' native size)."""
-    return getattr(settings.task, "image_size", None) or getattr(settings.task, "input_size", None) or 512
-
-
 def flops_per_item(settings):
     """(training FLOPs, validation FLOPs) of one item at the run's input size."""
-    task, side = make_task(settings), input_side(settings)
+    task = make_task(settings)
+    side = task.model_side()
     with torch.device("meta"):
         model = build_model(settings.model.model, task.num_classes, settings.model.values())
         x = torch.randn(2, 3, side, side)  # two items: batch norm needs more than one in training
@@ -53,7 +49,7 @@ def main():
     for name in run_names(args.profile, args.repeats):
         settings = run_settings(args.profile, name, "/nonexistent")
         n_train, n_val = ITEMS[settings.task.name]
-        key = (settings.model.model, input_side(settings), settings.model.head_width)
+        key = (settings.model.model, make_task(settings).model_side(), settings.model.head_width)
         if key not in per_model:
             per_model[key] = flops_per_item(settings)
         per_train, per_val = per_model[key]
@@ -71,7 +67,7 @@ def main():
     print("| run | model | input | GFLOP per training item | training items x epochs | PFLOP | share |")
     print("|---|---|---|---|---|---|---|")
     for name, (settings, per_train, n_train, run_total) in rows.items():
-        print(f"| {name} | {settings.model.model} | {input_side(settings)}² | {per_train / 1e9:,.1f} | "
+        print(f"| {name} | {settings.model.model} | {make_task(settings).model_side()}² | {per_train / 1e9:,.1f} | "
               f"{n_train:,} x {settings.train.epochs} | {run_total / 1e15:,.1f} | {run_total / total:.1%} |")
     print(f"| **total** | | | | | **{total / 1e15:,.1f}** | 100% |\n")
     path = []

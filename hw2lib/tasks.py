@@ -40,10 +40,11 @@ def _split(images, targets, ids):
 
 class Task:
     """What both tasks share."""
-    name = metric = metric_name = unit = item_noun = None
+    name = metric = metric_name = unit = item = item_noun = None
     chance = None        # the score of guessing, where it is one number
     splits = ()          # (training folder, validation folder) under the data root
     snapshot_ids = snapshot_epochs = ()  # the tiles whose masks are saved, and when
+    loss_name = "ce"     # the loss trained with (and of the validation loss)
 
     def __init__(self, settings):
         self.settings = settings
@@ -81,7 +82,7 @@ class Task:
 class Segmentation(Task):
     name = "segmentation"
     metric, metric_name, unit = "val_miou", "mIoU", "pixels"
-    item_noun = "tile pairs"  # what a split folder holds
+    item, item_noun = "tile", "tile pairs"  # a validation item; what a split folder holds
     splits = ("train", "validation")
     input_size = None  # the data are loaded at `image_size`; logits are scored at the masks' size
 
@@ -91,11 +92,20 @@ class Segmentation(Task):
         self.num_classes = self.spec.num_classes
         self.class_names = list(self.spec.class_names)
         self.item_shape = (self.num_classes, self.num_classes)  # a confusion matrix per tile
+        self.loss_name = settings.task.loss
         self.snapshot_ids = list(settings.task.snapshot_ids)
         self.snapshot_epochs = list(settings.task.snapshot_epochs)
 
     def split_files(self, folder):
         return [path for _, sat, mask in pair_tiles(folder)[0] for path in (sat, mask)]
+
+    def items_in(self, folder):
+        """How many items (tile pairs) the split folder holds."""
+        return len(pair_tiles(folder)[0])
+
+    def model_side(self):
+        """The side of the square input the model sees (the homework's tiles are 512 natively)."""
+        return self.settings.task.image_size or 512
 
     def load_train(self):
         s = self.settings
@@ -147,7 +157,7 @@ class Segmentation(Task):
 class Classification(Task):
     name = "classification"
     metric, metric_name, unit = "val_acc", "accuracy", "images"
-    item_noun = "images"
+    item, item_noun = "image", "images"
     splits = ("train_50", "val_50")
     spec = None
 
@@ -158,8 +168,14 @@ class Classification(Task):
         self.input_size = settings.task.input_size  # images are resized to it on the device
         self.chance = 1 / self.num_classes
 
+    def model_side(self):
+        return self.input_size
+
     def split_files(self, folder):
         return classification_files(folder)[0]
+
+    def items_in(self, folder):
+        return len(self.split_files(folder))
 
     def load_train(self):
         data = load_classification(self.train_folder, limit=self.settings.data.limit)

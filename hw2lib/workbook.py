@@ -7,6 +7,7 @@ Every function of several runs takes them as {label: Run}, as `load_runs` return
 numbers are asked of its `RunRecord` (`run.record.kept_score()`, `.kept_confusion()`,
 `.class_names`, `.per_class()`).
 """
+import pandas as pd
 from IPython.display import Markdown, display
 
 from .analysis.boundary import boundary_study
@@ -14,17 +15,21 @@ from .analysis.findings import (boundary_sentence, compare_pairs, comparison_sen
                                 describe, findings, predicted_and_true_shares, results_table, tsne_sentences)
 from .analysis.reference import LOVASZ_BUG, reference_numbers, reference_sentences
 from .analysis.tsne import tsne_study
-from .models import describe_model
+from .models import layer_table
 from .report.viz import (comparison_grid, plot_class_scores, plot_class_shares, plot_confusion,
                          plot_examples, plot_history, plot_tsne, save_figure, stage_grid)
 from .report.widgets import MaskInspector
 from .runs.reuse import load_runs
 
+# Tables show whole cells: an interval's label ("3 trainings × 257 tiles") is part of its claim.
+pd.set_option("display.max_colwidth", None)
+
 
 def architecture(run):
-    """The printed network of a run's model, ending with its parameter count."""
-    s = run.settings
-    return describe_model(s.model.model, run.record.task.num_classes, s.model.values(), grouped=True)
+    """The run's model as a per-layer table at the input size it trains at (layer, output shape,
+    parameters), ending with its totals, like the reference report's p1_model.txt."""
+    task = run.record.task
+    return layer_table(run.settings.model.model, task.num_classes, run.settings.model.values(), task.model_side())
 
 
 def show(markdown):

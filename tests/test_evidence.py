@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from hw2lib.analysis.evidence import (Difference, bootstrap_interval, difference_of_differences,
-                                      format_difference, miou_statistic, paired_bootstrap,
-                                      resample_counts, seed_spread)
+from hw2lib.analysis.evidence import (Interval, bootstrap_interval, compare_sentence, difference_of_differences,
+                                      format_interval, miou_statistic, paired_bootstrap, prediction_interval,
+                                      resample_counts, training_spread)
 from hw2lib.data.metrics import confusion_matrix, mean_iou, pooled_accuracy
 
 
@@ -126,10 +126,38 @@ def test_difference_of_differences_without_any_finite_resample_is_tied_and_says_
     empty = {"ids": np.array(["a"]), "cms": np.zeros((1, 2, 2), int)}  # no labels at all
     gap = difference_of_differences(empty, empty, empty, empty, miou_statistic([0, 1]))
     assert np.isnan(gap.low) and gap.verdict == "tied"
-    assert format_difference(gap) == "n/a (95% CI [n/a, n/a])"
+    assert format_interval(gap, signed=True) == "n/a (95% CI [n/a, n/a]; 1 training: item sampling only)"
 
 
-def test_formats_with_signs_and_nan():
-    assert format_difference(Difference(0.01234, -0.004, 0.029, 10, 2000)) == "+0.0123 (95% CI [-0.0040, +0.0290])"
-    assert seed_spread([0.3, 0.32, 0.31]) == "0.3100 ± 0.0100 (3 seeds)"
-    assert seed_spread([0.3]) == "0.3000 ± n/a (1 seeds)"
+def test_formats_with_signs_nan_and_what_the_interval_covers():
+    one = Interval(0.01234, -0.004, 0.029, 29, (1, 1), noun="tile")
+    assert format_interval(one, signed=True) == "+0.0123 (95% CI [-0.0040, +0.0290]; 1 training: tile sampling only)"
+    three = Interval(0.6973, 0.68, 0.71, 257, (3,), noun="tile")
+    assert format_interval(three) == "0.6973 (95% CI [0.6800, 0.7100]; 3 trainings × 257 tiles)"
+    assert Interval(0.1, 0, 1, 10, (3, 1), noun="image").covers == "3 and 1 trainings × 10 images"
+    assert training_spread([0.3, 0.32, 0.31]) == "0.3100 ± 0.0100 (3 trainings)"
+    assert training_spread([0.3]) == "0.3000 ± n/a (1 training)"
+
+
+def test_trainings_that_scatter_more_than_their_difference_cannot_be_told_apart():
+    """Each B training is 0.05 more accurate than its A counterpart, but the trainings of each
+    model scatter over 0.4: one training each shows a clear difference, the two levels do not."""
+    a = [tiles(10 + k, acc, label_seed=0) for k, acc in enumerate((0.5, 0.7, 0.9))]
+    b = [tiles(20 + k, acc, label_seed=0) for k, acc in enumerate((0.55, 0.75, 0.95))]
+    statistic = miou_statistic(range(4))
+    items_only = paired_bootstrap(a[0], b[0], statistic, noun="tile")
+    assert items_only.low > 0 and items_only.covers == "1 training: tile sampling only"
+    both = paired_bootstrap(a, b, statistic, noun="tile")
+    assert both.low < 0 < both.high and both.covers == "3 trainings × 40 tiles"
+    assert both.estimate == pytest.approx(np.mean([statistic(x, np.ones((1, 40)))[0] for x in b])
+                                          - np.mean([statistic(x, np.ones((1, 40)))[0] for x in a]))
+    assert compare_sentence("b", "a", both, "mIoU").startswith("b and a cannot be told apart")
+    assert compare_sentence("b", "a", items_only, "mIoU").startswith("b beats a by +")
+
+
+def test_one_new_training_is_expected_further_out_than_the_mean_of_three():
+    trainings = [tiles(30 + k, acc, label_seed=0) for k, acc in enumerate((0.5, 0.7, 0.9))]
+    statistic = miou_statistic(range(4))
+    mean, one = bootstrap_interval(trainings, statistic), prediction_interval(trainings, statistic)
+    assert mean.estimate == one.estimate
+    assert one.low < mean.low and one.high > mean.high  # a single training spreads wider than a mean

@@ -79,7 +79,7 @@ def subsets(boundary_right, interior_right, n=10):
 ])
 def test_boundary_sentences_follow_the_signs_of_the_two_changes(other, sentence):
     # The baseline is right on 30 of 50 pixels of each class in both subsets.
-    study = BoundaryStudy({"base": subsets(30, 30), "other": subsets(*other)}, (0, 1), 0.3, 7)
+    study = BoundaryStudy({"base": [subsets(30, 30)], "other": [subsets(*other)]}, (0, 1), 0.3, 7)
     text = boundary_sentence(study, "base", "other")
     assert sentence in text
     expected = 2 * [None]
@@ -94,10 +94,10 @@ def test_tsne_sentences_say_rises_falls_or_cannot_be_claimed():
         return TsneStudy({}, {"early": quality, "late": quality},
                          {"early": np.array(first, bool), "late": np.array(last, bool)}, None, None, None, [])
     rises = tsne_sentences(study([0] * 50, [1] * 50))
-    assert rises[0].startswith("At early, a validation image's 5 nearest neighbours in the penultimate features "
+    assert rises[0].startswith("At early, a validation image's 5 nearest neighbours in these features "
                                "vote its own class 50.0% of the time (40.0% in the 2-D t-SNE; chance 2.0%)")
     assert rises[-1] == ("From early to late the feature-space k-NN accuracy rises by +1.0000 "
-                         "(95% CI [+1.0000, +1.0000]).")
+                         "(95% CI [+1.0000, +1.0000]; 1 training: image sampling only).")
     assert "falls by -1.0000" in tsne_sentences(study([1] * 50, [0] * 50))[-1]
     same = tsne_sentences(study([0, 1] * 25, [1, 0] * 25))[-1]
     assert "changes by +0.0000" in same and "no change can be claimed" in same

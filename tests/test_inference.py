@@ -9,9 +9,11 @@ from conftest import CIFAR, hw2, quiet, tiny
 from hw2lib.data.datasets import load_classification, read_mask
 from hw2lib.data.label_specs import get_spec
 from hw2lib.engine.checkpoint import load_checkpoint
-from hw2lib.engine.inference import evaluate_folder, load_trained, penultimate_features
+from hw2lib.engine.inference import Predictor, evaluate_folder, load_trained, penultimate_features
 from hw2lib.engine.run_dir import RunDir
 from hw2lib.engine.training import train
+from hw2lib.models import build_model
+from hw2lib.settings import RunSettings
 from official_miou import mean_iou_score
 
 
@@ -97,3 +99,11 @@ def test_a_bf16_run_keeps_16_bit_weights_that_score_exactly_what_training_record
     assert state["model"]["score.weight"].dtype == torch.float32  # the FCN scores in fp32
     _, evaluation = evaluate_folder(tmp_path / "r" / "kept.pt", tiny_seg_root / "validation", "cpu")
     assert np.array_equal(evaluation.cm, record.kept_confusion())
+
+
+def test_the_reference_authors_features_are_the_flattened_layer4_map():
+    settings = RunSettings.build({"task": "classification", "model": "resnet18", "input_size": 224, "batch_size": 2})
+    predictor = Predictor(build_model("resnet18", 50).eval(), settings, torch.device("cpu"), "fp32")
+    images = torch.randint(0, 255, (3, 3, 32, 32), dtype=torch.uint8)  # resized to 224 on the device
+    assert penultimate_features(predictor, images, "map").shape == (3, 512 * 7 * 7)
+    assert penultimate_features(predictor, images).shape == (3, 512)

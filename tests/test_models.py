@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from hw2lib.errors import ConfigError, WeightsUnavailable
-from hw2lib.models import MODELS, build_model, count_parameters
+from hw2lib.models import MODELS, build_model, count_parameters, layer_table
 
-SEED_PARAMETERS = {("fcn32s", 7): 184_671_054, ("fcn8s", 7): 184_629_810, ("resnet18", 50): 11_202_162}
+# The reference report's layer tables (hw2/src/models/p1_model.txt, p2_model_baseline.txt, p2_model_improved.txt).
+REFERENCE_PARAMETERS = {("fcn32s", 7): 184_671_054, ("fcn8s", 7): 184_629_810, ("resnet18", 50): 11_202_162}
 NARROW = {"head_width": 16}
 
 
@@ -16,7 +17,8 @@ def small(name, num_classes, **options):
 
 
 @pytest.mark.parametrize("name, options", [(name, {}) for name in MODELS]
-                         + [("unet16", {"decoder": "transposed"}), ("fcn8s", {"fcn_init": "torch"})])
+                         + [("unet16", {"decoder": "transposed"}), ("fcn8s", {"fcn_init": "torch"}),
+                            ("segnet", {"decoder": "reference"})])
 def test_every_model_builds_maps_shapes_and_round_trips_its_state(name, options):
     seg = MODELS[name].task == "segmentation"
     torch.manual_seed(0)
@@ -32,9 +34,28 @@ def test_every_model_builds_maps_shapes_and_round_trips_its_state(name, options)
         torch.testing.assert_close(again(x), out)
 
 
-@pytest.mark.parametrize("name, classes", list(SEED_PARAMETERS))
-def test_parameter_counts_match_the_seed_report(name, classes):
-    assert count_parameters(build_model(name, classes)) == SEED_PARAMETERS[name, classes]
+@pytest.mark.parametrize("name, classes", list(REFERENCE_PARAMETERS))
+def test_parameter_counts_match_the_reference_report(name, classes):
+    assert count_parameters(build_model(name, classes)) == REFERENCE_PARAMETERS[name, classes]
+
+
+def reference_segnet_parameters(num_classes):
+    """The reference author's SegNet (hw2/src/models/SegNet.py), counted from its definition:
+    13 encoder convs (3x3, bias) + BN; 13 decoder transposed convs (3x3, stride 1, bias), each
+    but the last + BN; the last maps 64 -> the classes."""
+    def conv(cin, cout):
+        return 9 * cin * cout + cout
+
+    encoder = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256), (256, 512)] + \
+        [(512, 512)] * 5
+    decoder = [(512, 512)] * 5 + [(512, 256), (256, 256), (256, 256), (256, 128), (128, 128), (128, 64), (64, 64)]
+    return sum(conv(a, b) + 2 * b for a, b in encoder + decoder) + conv(64, num_classes)
+
+
+def test_segnet_as_the_reference_author_built_it_and_as_the_homework_builds_it():
+    assert count_parameters(build_model("segnet", 7, {"decoder": "reference"})) == reference_segnet_parameters(7)
+    assert reference_segnet_parameters(7) == 29_447_047
+    assert count_parameters(build_model("segnet", 7)) == 29_480_327  # one 64->64 block more, bias-free convs
 
 
 def test_fcn_variants_differ_only_by_skips():
@@ -141,3 +162,11 @@ def test_resnet18_with_a_50_way_head_has_the_reports_parameter_count():
 def test_other_backbones_output_one_score_per_class(name):
     with torch.no_grad():
         assert build_model(name, 50).eval()(torch.zeros(2, 3, 32, 32)).shape == (2, 50)
+
+
+@pytest.mark.parametrize("name, classes", list(REFERENCE_PARAMETERS))
+def test_the_layer_tables_at_224_list_the_reference_reports_totals(name, classes):
+    table = layer_table(name, classes, side=224)
+    assert f"Total params: {REFERENCE_PARAMETERS[name, classes]:,}" in table
+    if name == "resnet18":
+        assert "[1, 512, 7, 7]" in table and "Linear: 1-10" in table  # layer4's map, then the 50-way head

@@ -84,7 +84,7 @@ def test_report_is_one_page_in_the_reference_reports_order_with_summary_results_
     assert page.count(">Problem 1") == 1 and page.count(">Problem 2") == 1  # one heading per problem
     for run in run_names("smoke"):
         assert re.search(rf"<td[^>]*>{run}</td>", page), run
-    assert "params: 11,202,162" in page  # ResNet18's printed network ends with its count
+    assert "Total params: 11,202,162" in page  # ResNet18's layer table ends with its count
     assert "epoch kept: final epoch" in page and "final epoch" in page and "val loss" in page
     imgs = re.findall(r"<img[^>]*src=\"([^\"]{0,30})", page)
     assert len(imgs) >= 10 and all(src.startswith("data:image/") for src in imgs)
@@ -96,9 +96,9 @@ def test_logs_and_printed_networks_fold_away_and_print_in_the_appendix(report):
     page = report[0].read_text()
     folds = re.findall(r'<details class="fold"><summary>([^<]*)</summary>', page)
     assert "Training logs (one line per epoch)" in folds
-    assert folds.count("The printed network and its parameter count") == 3
+    assert folds.count("The layer table (torchinfo) and its parameter count") == 3
     appendix = page[page.index('<section class="appendix">'):]
-    assert "params: 11,202,162" in appendix and re.search(r"fcn8s  epoch 2/2  train_loss \d", appendix)
+    assert "Total params: 11,202,162" in appendix and re.search(r"fcn8s  epoch 2/2  train_loss \d", appendix)
     body = page[:page.index('<section class="appendix">')]
     assert "█" not in page and "it/s]" not in page  # no progress bars reached the page
     assert not re.search(r"epoch \d+/\d+  train_loss", re.sub(r"<details.*?</details>", "", body, flags=re.S))
@@ -123,12 +123,17 @@ def test_every_notebook_ends_with_findings_written_from_its_numbers(report):
         findings = page[page.rindex(">Findings<"):]
         assert "<li>" in findings, notebook
         if notebook != "02_fcn32s":  # the others compare: every difference carries its interval
-            assert re.search(r"[+-]\d\.\d{4} \(95% CI \[[+-]\d\.\d{4}, [+-]\d\.\d{4}\]\)", findings), notebook
+            assert re.search(r"[+-]\d\.\d{4} \(95% CI \[[+-]\d\.\d{4}, [+-]\d\.\d{4}\]; [^)]+\)", findings), notebook
     p2 = (ROOT / "build" / "report" / "smoke" / "03_fcn8s.html").read_text()
     for pair in ("fcn8s vs fcn32s_no_relu", "fcn32s_no_relu vs fcn32s", "fcn8s_ce_finetune vs fcn8s",
                  "fcn8s_lovasz vs fcn8s_ce_finetune", "fcn8s_lovasz vs fcn8s"):
         assert pair in p2
-    assert "across seeds" in p2 and "± " in p2  # fcn8s has two seeds in the smoke profile
+    assert "across trainings" in p2 and "± " in p2  # fcn8s has two seeds in the smoke profile
+    # fcn32s and fcn8s both have two trainings: their difference's interval covers retraining too
+    assert re.search(r"fcn8s vs fcn32s</th>\s*<td>[+-]\d\.\d{4} \(95% CI \[[^]]+\]; 2 trainings × 8 tiles\)", p2)
+    assert "1 training: tile sampling only" in p2  # fcn16s has one
+    tsne = (ROOT / "build" / "report" / "smoke" / "05_tsne.html").read_text()
+    assert "512-d pooled features" in tsne and "512-d flattened last feature map" in tsne
 
 
 def test_every_figure_is_written_by_each_build(report):

@@ -42,7 +42,7 @@ def test_every_key_is_declared_once_and_the_cache_hashes_every_group_but_placeme
     ({"epochs": "three"}, "epochs: 'three' is not an integer"),
     ({"lr": "fast"}, "lr: 'fast' is not a number"),
     ({"score_relu": True, "model": "unet16", "head_width": None}, "score_relu: True applies to fcn"),
-    ({"decoder": "transposed"}, "decoder: 'transposed' applies to unet16 only, not 'fcn8s'"),
+    ({"decoder": "transposed"}, "decoder: 'transposed' applies to segnet, unet16 only, not 'fcn8s'"),
     ({"model": "unet16", "head_width": None, "decoder": "deconv"}, "decoder: 'deconv' is not one of bilinear, transposed"),
     ({"image_size": 100}, "image_size: 100 must be a multiple of 32"),
     ({"select": "best"}, "select: 'best' is not one of val_loss, val_score, final"),

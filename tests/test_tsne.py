@@ -47,12 +47,15 @@ def test_most_confused_pairs_count_both_directions():
 
 def test_a_tsne_study_of_a_trained_run_measures_both_checkpoints(tiny_cls_run):
     out, record = tiny_cls_run
-    study = tsne_study(as_run(out), {"epoch 1": 1, "kept": "kept"})
-    assert list(study.panels) == ["epoch 1", "kept"]
-    emb, labels, wrong = study.panels["kept"]
+    study = tsne_study(as_run(out), {"epoch 1": 1, "kept": "kept", "as the reference": ("kept", "map")})
+    pooled = "kept: 512-d pooled features (the last layer's input)"
+    assert list(study.panels) == ["epoch 1: 512-d pooled features (the last layer's input)", pooled,
+                                  "as the reference: 512-d flattened last feature map (the reference author's: "
+                                  "plot_tSNE.py:52)"]  # layer4 is 512 x 1 x 1 at 32 px
+    emb, labels, wrong = study.panels[pooled]
     assert emb.shape == (500, 2) and np.bincount(labels).tolist() == [10] * 50
     assert wrong.mean() == 1 - record.kept_score()
-    assert 0 <= study.quality["kept"]["knn_acc_features"] <= 1 and study.quality["kept"]["chance"] == 1 / 50
+    assert 0 <= study.quality[pooled]["knn_acc_features"] <= 1 and study.quality[pooled]["chance"] == 1 / 50
     pairs, rows = study.confused_examples(top=2, per_pair=3)
     assert len(pairs) == 2 and all(len(images) <= 3 for images in rows.values())
 

@@ -4,7 +4,10 @@ A pixel is "boundary" when a ground-truth class change lies within `width` // 2 
 masks' native size). Each subset's mIoU averages the scored classes labelled in that subset (and,
 in a bootstrap resample, in that resample's tiles), the same for every model compared, so a class
 a model merely predicts never changes what is averaged. Per-tile confusion matrices of each
-subset make the gains comparable with a paired bootstrap (`evidence.py`).
+subset, for every training of a run, make the gains comparable with the two-level bootstrap of
+`evidence.py`. They are saved in the run folder (`evaluation/kept_boundary_<width>.npz`, with the
+digest of the kept weights they were computed from) the first time, so the notebooks and the
+page's summary compute them once.
 """
 from dataclasses import dataclass
 
@@ -23,7 +26,7 @@ SUBSETS = ("boundary", "interior", "all")
 
 @dataclass
 class BoundaryStudy:
-    runs: dict          # label -> {subset: {"ids", "cms"}} per-tile confusion matrices
+    runs: dict          # label -> [{subset: {"ids", "cms"}} per training] per-tile confusion matrices
     scored: tuple       # the scored classes; each subset averages those labelled in it
     boundary_share: float
     width: int
@@ -31,10 +34,13 @@ class BoundaryStudy:
     def statistic(self):
         return miou_statistic(self.scored)
 
+    def trainings(self, label, subset):
+        return [training[subset] for training in self.runs[label]]
+
     def score(self, label, subset):
-        """`label`'s mIoU on `subset`."""
-        items = self.runs[label][subset]
-        return float(self.statistic()(items, np.ones((1, len(items["cms"]))))[0])
+        """`label`'s mIoU on `subset`, averaged over its trainings."""
+        return float(np.mean([self.statistic()(items, np.ones((1, len(items["cms"]))))[0]
+                              for items in self.trainings(label, subset)]))
 
     def table(self):
         """mIoU per run and subset, as a DataFrame (rows: runs)."""
@@ -42,18 +48,19 @@ class BoundaryStudy:
         return pd.DataFrame.from_dict(rows, orient="index")
 
     def gain(self, baseline, other, subset):
-        """`other` minus `baseline` on `subset`, with its paired bootstrap interval."""
-        return paired_bootstrap(self.runs[baseline][subset], self.runs[other][subset], self.statistic())
+        """`other` minus `baseline` on `subset`, with its two-level interval."""
+        return paired_bootstrap(self.trainings(baseline, subset), self.trainings(other, subset), self.statistic(),
+                                noun="tile")
 
     def gain_gap(self, baseline, other):
         """(boundary gain) - (interior gain) of `other` over `baseline`, with its interval."""
-        b, o = self.runs[baseline], self.runs[other]
-        return difference_of_differences(b["boundary"], o["boundary"], b["interior"], o["interior"],
-                                         self.statistic())
+        return difference_of_differences(self.trainings(baseline, "boundary"), self.trainings(other, "boundary"),
+                                          self.trainings(baseline, "interior"), self.trainings(other, "interior"),
+                                          self.statistic(), noun="tile")
 
 
 def _subset_items(predictor, val, width):
-    """{subset: {"ids", "cms"}} of one model on its validation split, and the boundary band."""
+    """{subset: {"ids", "cms"}} of one model on its validation split, and the boundary share."""
     truth = val.targets.to(predictor.device).long()
     bands = torch.from_numpy(np.stack([boundary_band(m, width) for m in val.targets.numpy()]))
     bands = bands.to(predictor.device)
@@ -61,25 +68,48 @@ def _subset_items(predictor, val, width):
     n, ids = predictor.task.num_classes, np.array(val.ids)
     subsets = {"boundary": bands, "interior": ~bands, "all": torch.ones_like(bands)}
     # Pixels outside a subset are routed to an extra class and cut off afterwards.
-    return {name: {"ids": ids, "cms": confusion_matrices(torch.where(keep, truth, n), torch.where(keep, preds, n),
-                                                         n + 1)[:, :n, :n].cpu().numpy()}
-            for name, keep in subsets.items()}, float(bands.float().mean())
+    out = {name: {"ids": ids, "cms": confusion_matrices(torch.where(keep, truth, n), torch.where(keep, preds, n),
+                                                        n + 1)[:, :n, :n].cpu().numpy()}
+           for name, keep in subsets.items()}
+    return out, float(bands.float().mean())
+
+
+def subset_items(run, width, loaded):
+    """({subset: {"ids", "cms"}}, boundary share) of one training's kept checkpoint on its
+    validation split (as its own settings load it), from the run folder when saved before."""
+    tag, digest = f"kept_boundary_{width}", run.record.kept_digest() or ""
+    if (run.dir.path / "evaluation" / f"{tag}.npz").is_file():
+        saved = run.dir.evaluation(tag)
+        if str(saved["kept_sha256"]) == digest:  # saved for these very weights
+            return {s: {"ids": saved["ids"], "cms": saved[s]} for s in SUBSETS}, float(saved["boundary_share"])
+    s = run.settings
+    key = (s.place.data_root, s.task.image_size, s.data.val_limit, s.task.snapshot_ids)
+    if key not in loaded:
+        loaded[key] = make_task(s).load_validation()
+    items, share = _subset_items(load_trained(run.dir.checkpoint("kept")), loaded[key], width)
+    run.dir.save_evaluation(tag, ids=items["all"]["ids"], boundary_share=share, kept_sha256=digest,
+                            **{k: items[k]["cms"] for k in SUBSETS})
+    return items, share
 
 
 def boundary_study(runs, width=7):
-    """Per-tile boundary/interior/all confusion matrices of each run's kept checkpoint, each on
-    the validation split as that run's own config loads it (image size, val_limit) from its
-    data_root; every run must cover the same tiles. `runs` maps a label to a `Run`."""
+    """Per-tile boundary/interior/all confusion matrices of every training (each run and its
+    seed repeats) at its kept checkpoint, on the validation split as that run's own settings
+    load it; every run must cover the same tiles. `runs` maps a label to a `Run`."""
     study, loaded, share, ids = {}, {}, None, None
     for label, run in runs.items():
-        predictor = load_trained(run.dir.checkpoint("kept"))
-        s = run.settings
-        key = (s.place.data_root, s.task.image_size, s.data.val_limit, s.task.snapshot_ids)
-        if key not in loaded:
-            loaded[key] = make_task(s).load_validation()
-        study[label], share = _subset_items(predictor, loaded[key], width)
-        if ids is not None and list(study[label]["all"]["ids"]) != ids:
-            raise ConfigError(f"boundary study: {label} is validated on other tiles than the first run "
-                              "(its val_limit or data differ); compare runs validated alike")
-        ids = list(study[label]["all"]["ids"])
-    return BoundaryStudy(study, tuple(predictor.task.spec.scored), share, width)
+        study[label] = []
+        for training in run.repeats or [run]:
+            items, share = subset_items(training, width, loaded)
+            if ids is not None and list(items["all"]["ids"]) != ids:
+                raise ConfigError(f"boundary study: {label} is validated on other tiles than the first run "
+                                  "(its val_limit or data differ); compare runs validated alike")
+            ids = list(items["all"]["ids"])
+            study[label].append(items)
+    scored = tuple(make_task(next(iter(runs.values())).settings).spec.scored)
+    return BoundaryStudy(study, scored, share, width)
+
+
+def boundary_difference(runs, better, worse, width=7):
+    """`better` minus `worse` on boundary pixels, with its two-level interval (a "finer" claim)."""
+    return boundary_study({worse: runs[worse], better: runs[better]}, width).gain(worse, better, "boundary")

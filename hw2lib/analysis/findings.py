@@ -1,10 +1,10 @@
 """Tables and sentences written from the numbers, so the report never states what its numbers
 could contradict.
 
-Every score is the kept epoch's (the config's `select` rule, named in every table) shown beside
-the final epoch's; every difference between two models comes with its paired bootstrap 95%
-interval (`evidence.py`), and a sentence says "beats" only when that interval excludes zero.
-`runs` is always {label: Run}.
+Every score is the kept epoch's (the settings' `select` rule, named in every table) shown beside
+the final epoch's; every difference between two models comes with its 95% interval over
+trainings and validation items, labelled with what it covers (`evidence.py`), and a sentence
+says "beats" only when that interval excludes zero. `runs` is always {label: Run}.
 """
 import pandas as pd
 
@@ -12,14 +12,14 @@ from ..data.metrics import class_shares
 from ..engine.record import kept_label
 from ..numbers import fmt
 from ..tasks import COLLAPSE_SHARE
-from .evidence import (compare_runs, compare_sentence, correct_statistic, format_difference,
-                       paired_bootstrap, seed_spread)
+from .evidence import (compare_runs, compare_sentence, correct_statistic, format_interval, paired_bootstrap,
+                       training_spread)
 from .reference import reference_columns
 
 
 def results_table(runs, reference=None):
     """One row per run: the kept epoch (the header names the rule), its score and val loss, the
-    final epoch's score, a collapse flag, mean ± sd across seeds where the run has repeats, and
+    final epoch's score, a collapse flag, mean ± sd across trainings where the run has repeats, and
     with `reference` the reference report's number beside it (`reference.reference_columns`)."""
     rules = {run.record.rule for run in runs.values()}
     rows = {}
@@ -30,11 +30,12 @@ def results_table(runs, reference=None):
         kept = r.kept_epoch if len(rules) == 1 else f"{r.kept_epoch} ({r.rule})"
         row = {"model": run.settings.model.model, "epochs": run.settings.train.epochs,
                kept_label(*rules) if len(rules) == 1 else "epoch kept": kept,
-               f"{name} (kept epoch)": fmt(r.kept_score()), "val loss (kept epoch)": fmt(r.kept_loss()),
+               f"{name} (kept epoch)": fmt(r.kept_score()),
+               "val loss (kept epoch)": f"{fmt(r.kept_loss())} ({r.task.loss_name})",
                f"{name} (final epoch)": fmt(r.final_score()),
                "collapsed": "—" if collapsed is None else f"yes: {collapsed}"}
         if len(run.repeats) > 1:
-            row[f"{name} across seeds"] = seed_spread([x.record.kept_score() for x in run.repeats])
+            row[f"{name} across trainings"] = training_spread([x.record.kept_score() for x in run.repeats])
         if reference is not None:
             row.update(reference_columns(label, run, reference))
         rows[label] = row
@@ -42,8 +43,8 @@ def results_table(runs, reference=None):
 
 
 def compare_pairs(runs, pairs):
-    """{"B vs A": Difference (B minus A)} for (B, A) label pairs of `runs`."""
-    return {f"{b} vs {a}": compare_runs(runs[a].dir, runs[b].dir) for b, a in pairs}
+    """{"B vs A": Interval (B minus A)} for (B, A) label pairs of `runs`."""
+    return {f"{b} vs {a}": compare_runs(runs[a], runs[b]) for b, a in pairs}
 
 
 READINGS = {"higher": "first is better", "lower": "first is worse", "tied": "cannot be told apart"}
@@ -51,7 +52,7 @@ READINGS = {"higher": "first is better", "lower": "first is worse", "tied": "can
 
 def comparison_table(differences, metric):
     return pd.DataFrame.from_dict(
-        {k: {f"difference in {metric}": format_difference(d), "reading": READINGS[d.verdict]}
+        {k: {f"difference in {metric}": format_interval(d, signed=True), "reading": READINGS[d.verdict]}
          for k, d in differences.items()}, orient="index")
 
 
@@ -65,7 +66,7 @@ def describe(label, run):
     if task.chance is not None:
         text += f" Chance is {fmt(task.chance)}."
     if len(run.repeats) > 1:
-        text += f" Across seeds: {seed_spread([x.record.kept_score() for x in run.repeats])}."
+        text += f" Across its trainings: {training_spread([x.record.kept_score() for x in run.repeats])}."
     collapsed = r.collapsed_class()
     if collapsed is not None:
         text += (f" It is collapsed: at that epoch it predicts {collapsed!r} for at least "
@@ -87,7 +88,7 @@ def where_the_gain_is(gap, boundary_gain, interior_gain):
     changes: a larger gain, a smaller loss, or a gain on one side and a loss on the other."""
     if gap.verdict == "tied":
         return ("Whether the change differs between boundary and interior pixels cannot be told on "
-                f"this validation set (boundary minus interior: {format_difference(gap)}).")
+                f"this validation set (boundary minus interior: {format_interval(gap, signed=True)}).")
     more, less = ("boundary", "interior") if gap.verdict == "higher" else ("interior", "boundary")
     gains = {"boundary": boundary_gain.estimate, "interior": interior_gain.estimate}
     if gains[less] >= 0:
@@ -96,15 +97,15 @@ def where_the_gain_is(gap, boundary_gain, interior_gain):
         what = f"The loss is smaller on {more} pixels"
     else:
         what = f"It gains on {more} pixels and loses on {less} pixels"
-    return f"{what} (boundary minus interior: {format_difference(gap)})."
+    return f"{what} (boundary minus interior: {format_interval(gap, signed=True)})."
 
 
 def boundary_sentence(study, baseline, other):
     """Where `other` gains over `baseline`: boundary and interior changes with intervals, and a
     claim about where the change is only when the gap between the two is itself clear."""
     gb, gi = study.gain(baseline, other, "boundary"), study.gain(baseline, other, "interior")
-    return (f"{other} minus {baseline}: boundary pixels {format_difference(gb)}, interior pixels "
-            f"{format_difference(gi)} mIoU. " + where_the_gain_is(study.gain_gap(baseline, other), gb, gi))
+    return (f"{other} minus {baseline}: boundary pixels {format_interval(gb, signed=True)}, interior pixels "
+            f"{format_interval(gi, signed=True)} mIoU. " + where_the_gain_is(study.gain_gap(baseline, other), gb, gi))
 
 
 def tsne_sentences(study):
@@ -114,25 +115,27 @@ def tsne_sentences(study):
     out = []
     for title in titles:
         q = study.quality[title]
-        out.append(f"At {title}, a validation image's {q['k']} nearest neighbours in the penultimate "
+        out.append(f"At {title}, a validation image's {q['k']} nearest neighbours in these "
                    f"features vote its own class {fmt(q['knn_acc_features'], '.1%')} of the time "
                    f"({fmt(q['knn_acc_tsne'], '.1%')} in the 2-D t-SNE; chance {fmt(q['chance'], '.1%')}); "
                    f"silhouette {fmt(q['silhouette_features'], '.3f')} in the features.")
     if len(titles) > 1:
         first, last = titles[0], titles[-1]
-        d = paired_bootstrap({"correct": study.knn[first]}, {"correct": study.knn[last]}, correct_statistic)
+        d = paired_bootstrap({"correct": study.knn[first]}, {"correct": study.knn[last]}, correct_statistic,
+                             noun="image")
         change = {"higher": "rises", "lower": "falls", "tied": "changes"}[d.verdict]
         tail = "" if d.verdict != "tied" else "; the interval includes zero, so no change can be claimed"
         out.append(f"From {first} to {last} the feature-space k-NN accuracy {change} by "
-                   f"{format_difference(d)}{tail}.")
+                   f"{format_interval(d, signed=True)}{tail}.")
     return out
 
 
 def findings(sentences):
     """The Findings section's markdown: one bullet per sentence."""
     body = "\n".join(f"- {s}" for s in sentences if s)
-    return ("## Findings\n\nGenerated from the numbers above; differences carry paired bootstrap 95% "
-            f"intervals.\n\n{body}")
+    return ("## Findings\n\nGenerated from the numbers above; each interval is a 95% bootstrap interval and "
+            "says what it covers: several trainings and the validation items, or one training's item sampling "
+            f"only.\n\n{body}")
 
 
 def predicted_and_true_shares(run):

@@ -1,12 +1,14 @@
 """t-SNE of penultimate-layer features, and numbers for "the classes form clusters".
 
-    study = tsne_study(runs["resnet18"], {"epoch 1": 1, "kept": "kept"})
+    study = tsne_study(runs["resnet18"], {"epoch 1": 1, "kept": "kept", "kept (map)": ("kept", "map")})
     study.panels      # title -> (2-D embedding, labels, misclassified?)
     study.quality     # title -> k-NN accuracy and silhouette, in 2-D and in the 512-d features
 
 The features are the input of the last Linear layer (ResNet18: the 512-d vector after global
-average pooling, the report's "second last layer"). Cluster quality is measured, not eyeballed:
-leave-one-out k-NN accuracy and silhouette score, in the 2-D embedding and the feature space.
+average pooling, the report's "second last layer"), or, as the reference author embedded them,
+the last feature map flattened (ResNet18's layer4: 512 x 7 x 7 = 25,088-d at 224 px). Cluster
+quality is measured, not eyeballed: leave-one-out k-NN accuracy and silhouette score, in the 2-D
+embedding and the feature space.
 """
 from dataclasses import dataclass
 
@@ -95,17 +97,24 @@ class TsneStudy:
         return pairs, rows
 
 
+FEATURES = {"pooled": "pooled features (the last layer's input)",
+            "map": "flattened last feature map (the reference author's: plot_tSNE.py:52)"}
+
+
 def tsne_study(run, checkpoints, seed=0, k=5):
     """Features, t-SNE and cluster quality of the validation images under each checkpoint of a
-    classification `Run`. `checkpoints` maps a panel title to "kept" (the kept epoch) or the
-    number of an epoch kept by keep_checkpoints; the images come from the run's current data_root."""
+    classification `Run`. `checkpoints` maps a panel title to "kept" (the kept epoch), or the
+    number of an epoch kept by keep_checkpoints, or (either, "map") for the flattened last feature
+    map instead of the pooled features (`penultimate_features`); each panel's title then says the
+    features' size. The images come from the run's current data_root."""
     val = make_task(run.settings).load_validation()
     labels = val.targets.numpy()
     panels, quality, knn = {}, {}, {}
     for title, which in checkpoints.items():
+        which, kind = which if isinstance(which, tuple) else (which, "pooled")
         path = run.dir.checkpoint(which)
         predictor = load_trained(path)
-        feats = penultimate_features(predictor, val.images)
+        feats = penultimate_features(predictor, val.images, kind)
         if not np.isfinite(feats).all():
             raise CheckpointError(f"{path}: its penultimate features are not finite (NaN or inf); "
                                   "the model's weights or batch-norm statistics are broken")
@@ -114,6 +123,7 @@ def tsne_study(run, checkpoints, seed=0, k=5):
                                   "there is nothing to embed (the model's weights are degenerate)")
         preds = torch.cat([predictor.logits(b).argmax(1) for b in val.images.split(predictor.batch_size)]).cpu().numpy()
         emb = tsne_2d(feats, seed=seed)
+        title = f"{title}: {feats.shape[1]:,}-d {FEATURES[kind]}"
         panels[title] = (emb, labels, preds != labels)
         quality[title] = cluster_quality(feats, emb, labels, k)
         knn[title] = knn_correct(feats, labels, k)

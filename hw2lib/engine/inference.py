@@ -24,7 +24,7 @@ from ..data.images import read_rgb, resize, write_png
 from ..data.metrics import scores
 from ..errors import CheckpointError, DataError
 from ..models import build_model
-from ..models.classifiers import last_layer
+from ..models.classifiers import feature_map, last_layer
 from ..settings import RunSettings
 from ..tasks import Split, make_task
 from .checkpoint import load_checkpoint
@@ -160,12 +160,20 @@ def classify_folder(img_dir, out_csv, checkpoint, device="auto"):
     return len(labels)
 
 
-def penultimate_features(predictor, images):
-    """(N, D) float32 numpy array of the last layer's inputs (ResNet18: the 512-d vector after
-    global average pooling, the report's "second last layer"), captured with a forward hook."""
+def penultimate_features(predictor, images, kind="pooled"):
+    """(N, D) float32 numpy array of a classifier's features, captured with a forward hook:
+
+    pooled   the last layer's inputs (ResNet18: the 512-d vector after global average pooling,
+             the report's "second last layer")
+    map      the last feature map, flattened (ResNet18's layer4: 512 x 7 x 7 = 25,088-d at 224 px),
+             what the reference author embedded (plot_tSNE.py:52 on ResNet18_tSNE)
+    """
     captured = []
-    hook = last_layer(predictor.model).register_forward_hook(
-        lambda m, inp, out: captured.append(inp[0].float()))
+    if kind == "pooled":
+        hook = last_layer(predictor.model).register_forward_hook(lambda m, inp, out: captured.append(inp[0].float()))
+    else:
+        hook = feature_map(predictor.model).register_forward_hook(
+            lambda m, inp, out: captured.append(out.float().flatten(1)))
     try:
         for batch in images.split(predictor.batch_size):
             predictor.logits(batch)

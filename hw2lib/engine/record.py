@@ -39,7 +39,7 @@ class RunRecord:
     history: list = field(default_factory=list)   # one row per epoch
     kept: dict = None                              # the kept epoch: its scores and confusion matrix
     snapshots: dict = field(default_factory=dict)  # {"ids": [...], "tile_miou": {epoch: {tile: mIoU}}}
-    data: dict = field(default_factory=dict)       # items per split, and the data fingerprint
+    data: dict = field(default_factory=dict)       # items trained and scored; val_split: items in validation
     environment: dict = field(default_factory=dict)
     worker: dict = field(default_factory=dict)     # host, pid, device
     schedule_replanned: list = field(default_factory=list)
@@ -108,6 +108,14 @@ class RunRecord:
         """{class: score} at the kept epoch: IoU per scored class, or accuracy per class."""
         return self.task.per_class(self.kept)
 
+    def partial_validation(self):
+        """"scored on 6 of 257 validation tiles" when the run scored only part of its validation
+        split (val_limit, a dry run), else None."""
+        scored, split = self.data.get("val"), self.data.get("val_split")
+        if split is None or scored >= split:
+            return None
+        return f"scored on {scored} of {split} validation {self.task.item}s"
+
     def row(self, epoch):
         """The history row of `epoch`."""
         return next(r for r in self.history if r["epoch"] == epoch)
@@ -125,6 +133,21 @@ class RunRecord:
     def snapshot_epochs(self):
         """The epochs this run (not any earlier one) saved snapshots at, ascending."""
         return sorted(int(e) for e in self.snapshots.get("tile_miou", {}))
+
+    def snapshot_caption(self):
+        """Which epochs the snapshot masks show, and whether the kept epoch is one of them."""
+        epochs = self.snapshot_epochs()
+        kept = f"the kept epoch ({SELECT_RULES[self.rule]}) is {self.kept_epoch}"
+        if self.kept_epoch in epochs:
+            return f"masks at epochs {', '.join(map(str, epochs))}; {kept}"
+        return (f"masks at epochs {', '.join(map(str, epochs))}; {kept}, whose masks were not saved: the last "
+                f"column is epoch {epochs[-1]}")
+
+    def epoch_tag(self, epoch):
+        """'4, kept' or '15, last; kept 12': how a mask's epoch relates to the kept one."""
+        if epoch == self.kept_epoch:
+            return f"{epoch}, kept"
+        return f"{epoch}" + (f", last; kept {self.kept_epoch}" if epoch == self.history[-1]["epoch"] else "")
 
     def tile_miou(self, epoch, tile):
         return self.snapshots["tile_miou"][str(epoch)][tile]

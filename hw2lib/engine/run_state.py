@@ -71,7 +71,8 @@ def start_run(s):
     parts = key_parts(s.settings)
     record = RunRecord(params=s.settings.flat(), cache_key=key_of(parts), key_parts=parts, started_at=now_utc(),
                        snapshots={"ids": ids, "tile_miou": {}},
-                       data={"train": len(s.train_set.images), "val": len(s.val_set.images)})
+                       data={"train": len(s.train_set.images), "val": len(s.val_set.images),
+                             "val_split": s.task.items_in(s.task.val_folder)})
     writer = s.run.staging() if s.ddp.main else s.run
     if s.ddp.main and ids:
         write_snapshot_inputs(writer, s.task.val_folder, ids, s.task.spec)

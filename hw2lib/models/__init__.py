@@ -4,13 +4,14 @@
 
 A model knows nothing of folders, files or the engine. Segmentation models map (N, 3, H, W) to
 (N, C, H, W) logits; classifiers map (N, 3, H, W) to (N, C). A model family has its own options
-(config keys): the FCNs `head_width`, `score_relu` and `fcn_init`, UNet16 `decoder`.
+(config keys): the FCNs `head_width`, `score_relu` and `fcn_init`; UNet16 and SegNet `decoder`.
 """
 import dataclasses
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
+import torch
 from torchvision import models as tvm
 
 from ..errors import ConfigError
@@ -35,7 +36,8 @@ MODELS = {
        for name, skips in SKIPS.items()},
     "unet16": ModelEntry(UNet16, "segmentation", tvm.VGG16_Weights.IMAGENET1K_V1,
                          {"decoder": ("bilinear", "transposed")}),
-    "segnet": ModelEntry(SegNet, "segmentation", tvm.VGG16_BN_Weights.IMAGENET1K_V1),
+    "segnet": ModelEntry(SegNet, "segmentation", tvm.VGG16_BN_Weights.IMAGENET1K_V1,
+                         {"decoder": ("mirrored", "reference")}),
     "deeplabv3_resnet101": ModelEntry(DeepLabV3, "segmentation", tvm.ResNet101_Weights.IMAGENET1K_V1),
     **{name: ModelEntry(partial(classifier, name), "classification", weights)
        for name, (_, weights) in BACKBONES.items()},
@@ -70,9 +72,20 @@ def count_parameters(model):
     return sum(p.numel() for p in model.parameters())
 
 
-def describe_model(name, num_classes, options=None, grouped=False):
-    """The printed network, then a last line `params: N` (`N` with thousands separators if
-    `grouped`)."""
+def layer_table(name, num_classes, options=None, side=224):
+    """The model's per-layer table at a `side` x `side` input: each layer's output shape and
+    parameter count, then the totals (torchinfo; the model is built on the meta device, so it
+    costs no memory and no time whatever its size)."""
+    from torchinfo import summary  # only the report needs it
+
+    with torch.device("meta"):
+        model = build_model(name, num_classes, options)
+    table = summary(model, input_size=(1, 3, side, side), col_names=("output_size", "num_params"), depth=3,
+                    verbose=0, device="meta")
+    return f"{name} at {side}x{side}, {num_classes} classes\n{table}"
+
+
+def describe_model(name, num_classes, options=None):
+    """The printed network, then a last line `params: N` (`hw2 arch`)."""
     model = build_model(name, num_classes, options)
-    count = count_parameters(model)
-    return f"{model}\nparams: {count:,}" if grouped else f"{model}\nparams: {count}"
+    return f"{model}\nparams: {count_parameters(model)}"

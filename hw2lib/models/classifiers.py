@@ -21,6 +21,11 @@ def last_layer(model):
     return model.fc if hasattr(model, "fc") else model.classifier[-1]
 
 
+def feature_map(model):
+    """The module whose output is the last feature map (ResNet's `layer4`, VGG's `features`)."""
+    return model.layer4 if hasattr(model, "layer4") else model.features
+
+
 def classifier(name, num_classes, pretrained=False, weights_path=None):
     """Backbone `name` (ImageNet weights if asked) with a fresh `num_classes`-way last layer."""
     constructor, weights = BACKBONES[name]

@@ -43,7 +43,7 @@ def split_at_pools(features):
     return nn.ModuleList(stages)
 
 
-def conv_bn_relu(cin, cout):
-    """3x3 convolution (no bias: BN follows), batch norm, ReLU."""
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+def conv_bn_relu(cin, cout, bias=False):
+    """3x3 convolution (no bias by default: BN follows), batch norm, ReLU."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=bias), nn.BatchNorm2d(cout),
                          nn.ReLU(inplace=True))

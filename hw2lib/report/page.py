@@ -12,9 +12,10 @@ from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter
 
+from ..analysis.boundary import boundary_difference
 from ..analysis.evidence import format_interval, run_interval
 from ..analysis.findings import results_table
-from ..analysis.reference import LOVASZ_BUG, claims_rows, verdict
+from ..analysis.reference import LOVASZ_BUG, claims_rows, conflict_lines, judge
 from ..engine.provenance import git_commit
 from ..engine.run_dir import RunDir
 from ..numbers import fmt
@@ -74,29 +75,31 @@ def results(runs, reference):
 
 
 def summary(runs, reference):
-    """The reference's claims and numbers, this report's beside them, and the verdicts."""
+    """The reference's numbers and claims, this report's beside them, and the verdicts (one
+    verdict function: `reference.judge`), then where the reference contradicts itself."""
     lines = ["| the reference report says | this report | verdict |", "|---|---|---|"]
     for name, run in runs.items():
-        metric = run.record.metric
-        value = reference.value(name, metric)
-        if value is not None:
-            interval = run_interval(run.dir)
-            entry = reference.runs[name][metric]
-            lines.append(f"| {name}: {run.record.task.metric_name} {fmt(value)} (line {entry['line']}) | "
-                         f"{format_interval(interval)} | {verdict(interval, value)} |")
-    for claim, line, number, text in claims_rows(runs, reference):
+        verdict = judge(name, run, reference)
+        if verdict is not None:
+            entry = reference.entry(name, run.record.metric)
+            shown = "—" if verdict.interval is None else format_interval(run_interval(run))
+            lines.append(f"| {reference.source(name)}: {run.record.task.metric_name} {fmt(verdict.value)} "
+                         f"(line {entry['line']}), beside {name} | {shown} | {verdict.words} |")
+    for claim, line, number, text in claims_rows(runs, reference, boundary_difference):
         lines.append(f"| {claim} (line {line}) | {number} | {text} |")
-    where = ("This profile trains on the reference report's data: each of its numbers stands beside this "
-             "report's, with the run's 95% bootstrap interval over its validation items."
+    where = ("This profile trains on the reference report's data: each of its numbers (one training of the "
+             "author's) stands beside this report's, with what the interval compared covers."
              if not reference.reason else
              f"There is {reference.reason}; the reference's claims about which model is better are tested "
              "on this profile's data instead.")
-    note = LOVASZ_BUG
     if len(lines) == 2:
         return f"{where}\n\nNo claim of the reference report can be tested with this profile's runs."
-    if any({c["better"], c["worse"], c.get("control")} <= set(runs) for c in reference.claims):
+    note = LOVASZ_BUG
+    if any({c.get("better"), c.get("worse"), c.get("control")} <= set(runs) for c in reference.claims
+           if c.get("control")):
         note += " Their gain is then the \"more epochs alone\" number above."
-    return f"{where}\n\n" + "\n".join(lines) + f"\n\n{note}"
+    notes = "\n".join(f"- {line}" for line in [note, *conflict_lines(reference)])
+    return f"{where}\n\n" + "\n".join(lines) + f"\n\n{notes}"
 
 
 def training_logs(runs):

@@ -5,6 +5,8 @@ Figures are drawn from what runs saved (run folders, through `RunDir`), never fr
 training loop, so a notebook can redraw them without retraining; the epochs and tiles drawn are
 the current run's, read from its record. A function of several runs takes {label: Run}.
 """
+import textwrap
+
 import numpy as np
 
 from ..atomic import atomic_path
@@ -35,12 +37,12 @@ def error_map(image, truth, pred, dim=0.5):
     return out
 
 
-def _grid(rows, headers, row_labels, cell=2.2):
-    """A figure of images: `rows` is a list of lists of (H, W, 3) arrays."""
+def _grid(rows, headers, row_labels, cell=2.2, caption=None):
+    """A figure of images: `rows` is a list of lists of (H, W, 3) arrays, `caption` under it."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(len(rows), len(headers), squeeze=False,
-                             figsize=(cell * len(headers), cell * len(rows) + 0.4))
+                             figsize=(cell * len(headers), cell * len(rows) + 0.4 + 0.3 * bool(caption)))
     for r, row in enumerate(rows):
         for c, image in enumerate(row):
             ax = axes[r][c]
@@ -50,7 +52,11 @@ def _grid(rows, headers, row_labels, cell=2.2):
                 ax.set_title(headers[c], fontsize=9)
             if c == 0:
                 ax.set_ylabel(row_labels[r], fontsize=9)
-    fig.tight_layout()
+    if caption:
+        fig.text(0.5, 0.005, textwrap.fill(caption, 110), ha="center", va="bottom", fontsize=8)
+        fig.tight_layout(rect=(0, 0.04, 1, 1))
+    else:
+        fig.tight_layout()
     return fig
 
 
@@ -61,7 +67,8 @@ def stage_grid(run, ids=None, epochs=None):
     epochs = epochs or record.snapshot_epochs()
     rows = [[folder.snapshot("input", t)] + [folder.snapshot(e, t) for e in epochs] + [folder.snapshot("truth", t)]
             for t in ids]
-    return _grid(rows, ["image"] + [f"epoch {e}" for e in epochs] + ["ground truth"], ids)
+    return _grid(rows, ["image"] + [f"epoch {record.epoch_tag(e)}" for e in epochs] + ["ground truth"], ids,
+                 caption=f"{run.name}: {record.snapshot_caption()}")
 
 
 def comparison_grid(runs, ids=None, epoch=None):
@@ -72,12 +79,13 @@ def comparison_grid(runs, ids=None, epoch=None):
     headers, columns = ["image"], []
     for label, run in runs.items():
         e = epoch or run.record.snapshot_epochs()[-1]
-        headers.append(f"{label}\nmIoU {fmt(run.record.row(e)['val_miou'], '.3f')} (ep {e})")
+        headers.append(f"{label}\nmIoU {fmt(run.record.row(e)['val_miou'], '.3f')} (ep {run.record.epoch_tag(e)})")
         columns.append((run.dir, e))
     headers.append("ground truth")
     rows = [[first.dir.snapshot("input", t)] + [folder.snapshot(e, t) for folder, e in columns]
             + [first.dir.snapshot("truth", t)] for t in ids]
-    return _grid(rows, headers, ids)
+    return _grid(rows, headers, ids, caption="each model's masks at the epoch its header names (kept: the epoch "
+                                             "its select rule keeps; last: its final epoch)")
 
 
 def plot_history(runs):
@@ -182,7 +190,7 @@ def plot_tsne(panels, size=5.0):
             x, y = np.median(emb[labels == c], axis=0)
             ax.text(x, y, str(c), fontsize=7, ha="center", va="center", weight="bold",
                     bbox={"boxstyle": "round,pad=0.1", "fc": "white", "alpha": 0.6, "lw": 0})
-        ax.set_title(title, fontsize=10)
+        ax.set_title(textwrap.fill(title, 48), fontsize=9)
         ax.legend(loc="lower right", fontsize=8)
         ax.set_xticks([]), ax.set_yticks([])
     fig.tight_layout()

@@ -8,7 +8,8 @@ params/<profile>/runs.yaml --run NAME` trains the very same run from the shell. 
 also say
 
     init_from: fcn8s        start from that run's kept weights (same profile)
-    seeds: [0, 1, 2]        train repeats: NAME with seed 0, NAME_seed1 and NAME_seed2
+    seeds: [0, 1, 2]        train repeats: NAME with seed 0, NAME_seed1 and NAME_seed2 (also in a
+                            task block: for every run of that task)
 
 A build may ask for fewer repeats (`hw2 report --repeats 1`: the first seed of each). A dry run
 (`hw2 report --dry-run`) runs every run of a profile at toy scale on the real data, into
@@ -83,16 +84,26 @@ def _read_runs_yaml(path, mtime_ns):
 
 
 def _entries(runs_yaml, repeats=None):
-    """{run name: (entry, seed or None)} with `seeds` expanded into repeats (the first `repeats`)."""
+    """{run name: (entry, seed or None)} with `seeds` (the entry's, else its task block's)
+    expanded into repeats, the first `repeats` of them. Repeat k of a run that starts from
+    another run's weights starts from that run's repeat k, so retraining covers the whole chain."""
+    spec = read_runs_yaml(runs_yaml)
+    raw = {name: dict(entry or {}) for name, entry in (spec.get("runs") or {}).items()}
+
+    def seeds_of(entry):
+        return entry.get("seeds", (spec.get(entry.get("task", "segmentation")) or {}).get("seeds"))
+
+    def names_of(name):
+        seeds = seeds_of(raw[name])
+        return [name] if seeds is None else [name if k == 0 else f"{name}_seed{s}" for k, s in enumerate(seeds[:repeats])]
     out = {}
-    for name, entry in (read_runs_yaml(runs_yaml).get("runs") or {}).items():
-        entry = dict(entry or {})
-        seeds = entry.pop("seeds", None)
-        if seeds is None:
-            out[name] = (entry, None)
-            continue
-        for k, seed in enumerate(seeds[:repeats]):
-            out[name if k == 0 else f"{name}_seed{seed}"] = (entry, seed)
+    for name, entry in raw.items():
+        seeds = seeds_of(entry)
+        entry = {k: v for k, v in entry.items() if k != "seeds"}
+        for k, repeat in enumerate(names_of(name)):
+            parents = names_of(entry["init_from"]) if entry.get("init_from") in raw else []
+            own = {**entry, "init_from": parents[k]} if k < len(parents) else entry
+            out[repeat] = (own, None if seeds is None else seeds[k])
     return out
 
 
@@ -140,7 +151,7 @@ def settings_from_runs_yaml(runs_yaml, name, data_root=None, overrides=(), dry=F
         raise ConfigError(f"{runs_yaml}: no run {name!r}; runs: {', '.join(entries)}")
     entry, seed = entries[name]
     task = entry.get("task", "segmentation")
-    values = {**(spec.get(task) or {}), **entry, "task": task}
+    values = {**{k: v for k, v in (spec.get(task) or {}).items() if k != "seeds"}, **entry, "task": task}
     if seed is not None:
         values["seed"] = seed
     if dry:
