@@ -46,9 +46,13 @@ report-pdf: $(STAMP)
 	  --no-pdf-header-footer --print-to-pdf=build/report/report.pdf file://$(CURDIR)/build/report/report.html
 	@echo "wrote build/report/report.pdf"
 
-# Jupyter refuses to start as root unless told; containers often run as root.
+# Jupyter refuses to start as root unless told; containers often run as root. News and update
+# announcements are off (.lab/overrides.json): nothing asks to go online. LAB_DIR and LAB_FLAGS (port, token...) for more.
+LAB_DIR ?= notebooks
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_FLAGS)
+	$(VENV)/bin/jupyter lab --notebook-dir=$(LAB_DIR) --LabApp.news_url=None \
+	  --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate --LabApp.app_settings_dir=$(CURDIR)/.lab \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_FLAGS)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/bench_miou.py

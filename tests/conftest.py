@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+import yaml
 from PIL import Image
 
 from hw2lib.settings import RunSettings
@@ -202,3 +204,24 @@ def torch_home(tmp_path_factory):
         os.environ["TORCH_HOME"] = old
 
 
+# --- the smoke report, built once: a build from scratch as on a fresh clone, then again ---------
+# Reference numbers for two smoke runs, one far above anything the smoke run reaches.
+FAKE_REFERENCE = {"runs": {"fcn8s": {"val_miou": {"value": 0.5, "line": 1, "quote": "0.5"}},
+                           "resnet18": {"val_acc": {"value": 0.99, "line": 2, "quote": "99%"}}},
+                  "claims": [{"text": "FCN8s beats FCN32s", "line": 3, "better": "fcn8s", "worse": "fcn32s"}]}
+
+
+@pytest.fixture(scope="session")
+def report(tmp_path_factory):
+    """(the rebuilt page, when the first build started, the first page's text, its figures' times):
+    the smoke report built from scratch, then again from the saved runs."""
+    from hw2lib.report.build import build_report
+
+    shutil.rmtree(ROOT / "runs" / "smoke", ignore_errors=True)
+    reference = tmp_path_factory.mktemp("reference") / "reference_results.yaml"
+    reference.write_text(yaml.safe_dump(FAKE_REFERENCE))
+    started = time.time()
+    fresh = build_report("smoke", reference_results=reference, log=lambda *_: None).read_text()
+    figures = {p.stem: p.stat().st_mtime for p in (ROOT / "figures" / "smoke").glob("*.png")}
+    rebuilt = build_report("smoke", reference_results=reference, log=lambda *_: None)
+    return rebuilt, started, fresh, figures

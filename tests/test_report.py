@@ -2,40 +2,19 @@
 it, built twice; then a real browser opens the page and prints it."""
 import json
 import re
-import shutil
 import time
 from html.parser import HTMLParser
 
 import nbformat
 import pytest
-import yaml
 
 from browser import find_chromium, inspect, print_check
-from conftest import ROOT, as_run
-from hw2lib.analysis.evidence import run_interval
+from conftest import ROOT
+from hw2lib.analysis.evidence import new_training_interval, run_interval
 from hw2lib.errors import ReportError
-from hw2lib.report.build import build_report
 from hw2lib.report.notebooks import SECTIONS, execute, run_notebook
 from hw2lib.runs.profiles import run_names
-
-# Reference numbers for two smoke runs, one far above anything the smoke run reaches.
-FAKE_REFERENCE = {"runs": {"fcn8s": {"val_miou": {"value": 0.5, "line": 1, "quote": "0.5"}},
-                      "resnet18": {"val_acc": {"value": 0.99, "line": 2, "quote": "99%"}}},
-             "claims": [{"text": "FCN8s beats FCN32s", "line": 3, "better": "fcn8s", "worse": "fcn32s"}]}
-
-
-@pytest.fixture(scope="session")
-def report(tmp_path_factory):
-    """A build from scratch, as on a fresh clone, then the same build again from the saved runs."""
-    shutil.rmtree(ROOT / "runs" / "smoke", ignore_errors=True)
-    reference = tmp_path_factory.mktemp("reference") / "reference_results.yaml"
-    reference.write_text(yaml.safe_dump(FAKE_REFERENCE))
-    started = time.time()
-    fresh = build_report("smoke", reference_results=reference, log=lambda *_: None).read_text()
-    figures = {p.stem: p.stat().st_mtime for p in (ROOT / "figures" / "smoke").glob("*.png")}
-    rebuilt = build_report("smoke", reference_results=reference, log=lambda *_: None)
-    return rebuilt, started, fresh, figures
-
+from hw2lib.runs.reuse import load_runs
 
 class VisibleText(HTMLParser):
     """The page's words, without scripts, styles, and what changes from build to build by design:
@@ -106,11 +85,15 @@ def test_logs_and_printed_networks_fold_away_and_print_in_the_appendix(report):
 
 def test_the_reference_stands_beside_each_run_with_a_verdict_its_interval_supports(report):
     page = report[0].read_text()
-    fcn8s, resnet18 = (run_interval(as_run(ROOT / "runs" / "smoke" / n).dir) for n in ("fcn8s", "resnet18"))
-    for interval, value in ((fcn8s, 0.5), (resnet18, 0.99)):
-        side = ("reproduces the reference" if interval.low <= value <= interval.high
-                else "above the reference" if interval.low > value else "below the reference")
-        assert f"{side} ({value:.4f} lies" in page
+    runs = load_runs("smoke", ["fcn8s", "resnet18"], train_missing=False, log=None)
+    fcn8s = new_training_interval(runs["fcn8s"])  # two trainings: where one new training would score
+    side = "at" if fcn8s.low <= 0.5 <= fcn8s.high else "above" if fcn8s.low > 0.5 else "below"
+    assert f"{side} the reference's number (0.5000 lies " in page  # neutral: the smoke recipe is not its
+    assert f"[{fcn8s.low:.4f}, {fcn8s.high:.4f}], where one new training is expected to score (2 trainings × 8 tiles)" \
+        in page
+    resnet18 = run_interval(runs["resnet18"])  # one training: only inside or outside its image sampling
+    assert (f"the reference's 0.9900 lies outside this run's image-sampling interval [{resnet18.low:.4f}, "
+            f"{resnet18.high:.4f}] (1 training)") in page and "reproduces" not in page
     summary = page[page.index(">Summary"):page.index(">Provenance")]
     assert "FCN8s beats FCN32s (line 3)" in summary and "fcn8s − fcn32s: " in summary
     assert "most likely trained with cross-entropy" in summary
@@ -187,4 +170,4 @@ def test_chromium_renders_the_report_offline_and_the_inspector_responds(report):
 def test_the_printed_report_fits_its_pages(report):
     pages, before_appendix, too_wide = print_check(report[0], ROOT / "build" / "report" / "report.pdf")
     assert too_wide == []
-    assert before_appendix <= 15 < pages  # the appendix (networks, logs) comes after
+    assert before_appendix <= 18 < pages  # the appendix (layer tables, logs) comes after

@@ -130,7 +130,7 @@ def judge(name, run, reference):
     side = "above" if interval.low > value else "below"
     if not repeated:
         return Verdict(value, interval, f"the reference's {fmt(value)} lies {'inside' if inside else 'outside'} this "
-                                        f"run's tile-sampling interval {where} (1 training)")
+                                        f"run's {interval.noun}-sampling interval {where} (1 training)")
     expected = f"{where}, where one new training is expected to score ({interval.covers})"
     if reference.follows_recipes:
         words = (f"reproduces the reference ({fmt(value)} lies inside {expected})" if inside else
