@@ -110,7 +110,8 @@ def time_run(name, root, args):
     n_train, n_val = ITEMS[settings.task.name]
     epoch_s = (train_s * n_train / record["data"]["train"] + middle["val_seconds"] * n_val / record["data"]["val"]
                + middle["save_seconds"])
-    return {"run": name, "model": settings.model.model, "cost_key": cost_key(settings), "precision": record["environment"]["precision"],
+    return {"run": name, "model": settings.model.model, "cost_key": cost_key(settings),
+            "precision": record["environment"]["precision"],
             "device": record["environment"]["device_name"], "train_items": record["data"]["train"],
             "val_items": record["data"]["val"], "steps_per_epoch": record["data"]["train"] // settings.train.batch_size,
             "train_s": round(train_s, 3), "val_s": middle["val_seconds"], "routine_saves_s": middle["save_seconds"],

@@ -209,7 +209,7 @@ class TrainingSettings(Group):
     seed: int = setting(0, help="the random seed of initialisation, data order and augmentation")
     select: str = setting("final", help="the epoch kept: val_loss | val_score | final",
                           choices=("val_loss", "val_score", "final"))
-    keep_checkpoints: tuple[int, ...] = setting((), help="epochs also kept as epoch_<k>.pt (e.g. an early one for t-SNE)")
+    keep_checkpoints: tuple[int, ...] = setting((), help="epochs also kept as epoch_<k>.pt (an early one for t-SNE)")
 
     def check(self):
         if self.lr <= 0:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from conftest import ROOT
+from hw2lib.runs.profiles import run_names
 
 
 def test_gpu_epochs_writes_one_line_per_run_as_it_ends(tmp_path):
@@ -21,4 +22,6 @@ def test_gpu_epochs_writes_one_line_per_run_as_it_ends(tmp_path):
     for row in rows:
         assert row["steps_per_epoch"] == 2 and row["train_s"] > 0 and row["val_s"] > 0
         assert row["routine_saves_s"] >= 0 and row["one_off_saves_s"] > 0 and row["full_epoch_s"] > 0
-    assert "projected training time of the homework profile's 3 runs" in proc.stdout  # fcn8s_ce_finetune too
+    # every run whose model's cost was measured: fcn8s, its control (the same cost), resnet18, their repeats
+    measured = [n for n in run_names("homework") if n.split("_seed")[0] in ("fcn8s", "fcn8s_ce_finetune", "resnet18")]
+    assert f"projected training time of the homework profile's {len(measured)} runs" in proc.stdout

@@ -8,17 +8,18 @@ import sys
 
 import pytest
 
-from conftest import ROOT, hw2
+from conftest import ROOT, hw2, sigterm_at
 from hw2lib.engine.run_dir import RunDir
 from hw2lib.errors import ConfigError
 from hw2lib.runs.graph import ordered, outcome_table, probe_nodes, train_all
+from hw2lib.runs.profiles import run_names
 
 ray = pytest.importorskip("ray")
 PROFILE = "smoke-dry"
 
 
 def crash_at_a_head_of_24():
-    """Run in every Ray worker as it starts: a model whose FCN head is 24 wide kills its process at
+    """Run in every Ray worker as it starts: an FCN8s whose head is 24 wide kills its process at
     its first forward pass, as the OOM killer or a crash in native code would."""
     import os
     import signal
@@ -26,7 +27,7 @@ def crash_at_a_head_of_24():
     from torch.nn.modules.module import register_module_forward_hook
 
     def hook(module, args, output):
-        if type(module).__name__ == "FCN" and module.head[0].out_channels == 24:
+        if type(module).__name__ == "FCN" and module.skips == (4, 3) and module.head[0].out_channels == 24:
             os.kill(os.getpid(), signal.SIGKILL)
     register_module_forward_hook(hook)
 
@@ -48,7 +49,8 @@ def by_name(outcomes):
 def test_the_graph_puts_parents_first_and_only_takes_what_is_asked_for():
     assert ordered("smoke", ["fcn8s_lovasz", "fcn32s"]) == ["fcn32s", "fcn8s", "fcn8s_lovasz"]
     names = ordered("smoke")
-    assert names.index("fcn8s") < names.index("fcn8s_lovasz") and len(names) == 11
+    assert names.index("fcn8s") < names.index("fcn8s_lovasz") and len(names) == len(run_names("smoke")) == 12
+    assert ordered("smoke", ["fcn8s_seed1"]) == ["fcn8s_seed1"] and ordered("smoke-dry") == run_names("smoke", 1)
 
 
 def test_runs_on_ray_overlap_on_their_own_gpus_in_fresh_processes_and_a_fine_tune_waits(local_ray):
@@ -63,20 +65,6 @@ def test_runs_on_ray_overlap_on_their_own_gpus_in_fresh_processes_and_a_fine_tun
     assert child.started >= b.finished
     again = by_name(train_all(PROFILE, only=only, parallel=2, log=print))
     assert {o.action for o in again.values()} == {"reused"}
-
-
-def test_a_failed_run_is_reported_and_the_runs_that_do_not_need_it_go_on(local_ray):
-    outcomes = by_name(train_all(PROFILE, only=["resnet34", "fcn2s"], parallel=2, overrides=["num_classes=0"],
-                                 log=print))  # a key of classification runs only
-    assert outcomes["resnet34"].action == "failed"
-    assert "num_classes: 0 must be at least 1" in outcomes["resnet34"].result
-    assert outcomes["fcn2s"].action == "trained"
-
-
-def test_the_children_of_a_failed_run_are_skipped_with_the_reason(local_ray):
-    outcomes = by_name(train_all(PROFILE, only=["fcn8s_lovasz"], parallel=2, overrides=["lr=-1"], log=print))
-    assert outcomes["fcn8s"].action == "failed" and "lr: -1.0 must be positive" in outcomes["fcn8s"].result
-    assert (outcomes["fcn8s_lovasz"].action, outcomes["fcn8s_lovasz"].result) == ("skipped", "its parent fcn8s did not finish")
 
 
 def test_hw2_runs_ends_with_its_table_and_reuses_in_this_process(local_ray):
@@ -98,37 +86,48 @@ def test_every_node_says_whether_it_sees_the_runs_folder_and_the_data(local_ray,
         probe_nodes(ray, str(tmp_path / "elsewhere"))
 
 
-def test_a_crashed_worker_is_a_failed_row_its_child_is_skipped_and_the_others_are_reported(local_ray):
-    outcomes = by_name(train_all(PROFILE, only=["fcn8s_lovasz", "resnet34"], parallel=2,
-                                 overrides=["head_width=24"], log=print))
+def test_failed_and_crashed_runs_are_reported_their_children_skipped_and_the_others_go_on(local_ray):
+    # num_classes=0 is refused by the classifiers only; a 24-wide FCN8s kills its worker process.
+    outcomes = by_name(train_all(PROFILE, only=["fcn8s_lovasz", "resnet34", "fcn2s"], parallel=2,
+                                 overrides=["num_classes=0", "head_width=24"], log=print))
+    assert outcomes["resnet34"].action == "failed"
+    assert "num_classes: 0 must be at least 1" in outcomes["resnet34"].result
     assert outcomes["fcn8s"].action == "failed" and "WorkerCrashedError" in outcomes["fcn8s"].result
     assert (outcomes["fcn8s_lovasz"].action, outcomes["fcn8s_lovasz"].result) == ("skipped", "its parent fcn8s did "
                                                                                   "not finish")
-    assert outcomes["resnet34"].action in ("trained", "reused")
-    out = hw2("runs", "--profile", "smoke", "--dry-run", "--only", "fcn8s", "--set", "head_width=24",
-              "--parallel", "2")
-    assert out.returncode == 1 and "WorkerCrashedError" in out.stdout.splitlines()[-1]
+    assert outcomes["fcn2s"].action == "trained"  # the run that needs none of them
+    outcomes = by_name(train_all(PROFILE, only=["fcn8s_lovasz"], parallel=2, overrides=["lr=-1"], log=print))
+    assert outcomes["fcn8s"].action == "failed" and "lr: -1.0 must be positive" in outcomes["fcn8s"].result
+    assert (outcomes["fcn8s_lovasz"].action, outcomes["fcn8s_lovasz"].result) == ("skipped", "its parent fcn8s did "
+                                                                                  "not finish")
+    out = hw2("runs", "--profile", "smoke", "--dry-run", "--only", "resnet34", "--set", "num_classes=0")
+    assert out.returncode == 1 and "num_classes: 0 must be at least 1" in out.stdout.splitlines()[-1]
 
 
-def test_sigterm_to_hw2_runs_stops_the_graph_with_its_table_and_a_last_pt(tmp_path):
-    """Sequential and on Ray: every run in training saves its state, none starts, exit 75."""
-    for extra in ([], ["--parallel", "2"]):
-        shutil.rmtree(ROOT / "runs" / PROFILE, ignore_errors=True)
-        proc = subprocess.Popen([sys.executable, "-m", "hw2lib", "runs", "--profile", "smoke", "--dry-run",
-                                 "--only", "fcn32s", "fcn16s", "--set", "epochs=12", *extra], cwd=ROOT, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1", "RAY_DEDUP_LOGS": "0"})
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if "epoch 1/12" in line:
-                proc.send_signal(signal.SIGTERM)
-                break
-        lines += proc.stdout.readlines()
-        assert proc.wait(timeout=180) == 75, "".join(lines[-30:])
-        table = "".join(lines[-4:])
-        assert "run  " in table and "preempted" in table, table
-        stopped = [n for n in ("fcn32s", "fcn16s") if (ROOT / "runs" / PROFILE / n / "last.pt").is_file()]
-        assert stopped and all(not RunDir(ROOT / "runs" / PROFILE / n).record().complete for n in stopped)
-        if not extra:  # one at a time: the second never started
-            assert "not started" in table and stopped == ["fcn32s"]
+def test_sigterm_to_hw2_runs_stops_the_graph_with_its_table_and_a_last_pt():
+    """One at a time (in this process) and on Ray (in a new one): the run in training saves its
+    state, no other run starts, the table is printed, exit 75."""
+    shutil.rmtree(ROOT / "runs" / PROFILE, ignore_errors=True)
+    with sigterm_at("train", 2):  # fcn32s's second epoch (one step each): it stops after it
+        out = hw2("runs", "--profile", "smoke", "--dry-run", "--only", "fcn32s", "fcn16s", "--set", "epochs=4")
+    assert out.returncode == 75, out.stdout[-2000:]
+    table = out.stdout.strip().splitlines()[-3:]
+    assert table[1].split()[:2] == ["fcn32s", "preempted"] and table[2].split()[:3] == ["fcn16s", "not", "started"]
+    assert RunDir(ROOT / "runs" / PROFILE / "fcn32s").checkpoint("last").is_file()
+    shutil.rmtree(ROOT / "runs" / PROFILE, ignore_errors=True)
+    proc = subprocess.Popen([sys.executable, "-m", "hw2lib", "runs", "--profile", "smoke", "--dry-run", "--only",
+                             "fcn32s", "fcn16s", "--set", "epochs=12", "--parallel", "2"], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "RAY_DEDUP_LOGS": "0"})
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "epoch 1/12" in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    lines += proc.stdout.readlines()
+    assert proc.wait(timeout=180) == 75, "".join(lines[-30:])
+    table = "".join(lines[-4:])
+    assert "run  " in table and "preempted" in table, table
+    stopped = [n for n in ("fcn32s", "fcn16s") if RunDir(ROOT / "runs" / PROFILE / n).checkpoint("last").is_file()]
+    assert stopped and all(not RunDir(ROOT / "runs" / PROFILE / n).record().complete for n in stopped)

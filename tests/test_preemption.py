@@ -2,7 +2,6 @@
 exit status 75, and the resumed run equals an unbroken one. The signal is sent by the process
 to itself at a chosen forward pass (a torch forward hook watches the model), so it lands at a
 known step, in validation, or after the epoch's saves."""
-import contextlib
 import hashlib
 import dataclasses
 import os
@@ -13,9 +12,8 @@ import sys
 
 import pytest
 import torch
-from torch.nn.modules.module import register_module_forward_hook
 
-from conftest import ROOT, SIGNAL_AT_STEP, hw2_process, quiet, save_rgb, tiny
+from conftest import ROOT, SIGNAL_AT_STEP, hw2_process, quiet, save_rgb, sigterm_at, tiny
 from hw2lib.data.images import read_rgb
 from hw2lib.data.label_specs import get_spec
 from hw2lib.engine.checkpoint import load_checkpoint
@@ -23,7 +21,6 @@ from hw2lib.engine.run_dir import RunDir
 from hw2lib.engine.run_state import resume_run
 from hw2lib.engine.training import set_up, train
 from hw2lib.errors import CheckpointError, Preempted
-from hw2lib.models.fcn import FCN
 
 BASE = {"model": "fcn16s", "augment": ["flip", "rot90", "scale_crop"], "schedule": "poly", "epochs": 3,
         "batch_size": 2, "checkpoint_minutes": 1000}  # 8 tiles: 4 steps an epoch; no timed saves
@@ -31,25 +28,6 @@ BASE = {"model": "fcn16s", "augment": ["flip", "rot90", "scale_crop"], "schedule
 
 def strip(history):
     return [{k: v for k, v in r.items() if k not in ("seconds", "val_seconds", "save_seconds")} for r in history]
-
-
-@contextlib.contextmanager
-def sigterm_at(mode, count):
-    """SIGTERM to this process at the `count`-th forward pass of the model in `mode` ("train":
-    a training step, "eval": validation or snapshots)."""
-    seen = {"train": 0, "eval": 0}
-
-    def hook(module, args, output):
-        if isinstance(module, FCN):
-            now = "train" if module.training else "eval"
-            seen[now] += 1
-            if now == mode and seen[now] == count:
-                os.kill(os.getpid(), signal.SIGTERM)
-    handle = register_module_forward_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
 
 
 @pytest.fixture(scope="module")
@@ -134,19 +112,22 @@ def test_after_a_crash_the_kept_files_and_both_records_name_the_same_epoch(tiny_
 
     def hw2_signalled(at, sig, *args):
         return subprocess.run([sys.executable, str(tmp_path / "script.py"), "train", str(tmp_path / "p.yaml"), *args],
-                              cwd=ROOT, capture_output=True, text=True, env={**os.environ, "AT": str(at), "SIGNAL": sig})
+                              cwd=ROOT, capture_output=True, text=True,
+                              env={**os.environ, "AT": str(at), "SIGNAL": sig})
     assert hw2_signalled(4, "SIGTERM").returncode == 75  # after epoch 1's 4 steps
     assert hw2_signalled(5, "SIGKILL", "--resume").returncode == -9  # epoch 2 done, killed in epoch 3
     last = load_checkpoint(run / "last.pt")
     record = RunDir(run).record()
     kept = load_checkpoint(run / "kept.pt")
-    assert last["record"]["kept"]["epoch"] == record.kept_epoch == kept["epoch"] == RunDir(run).evaluation("kept")["epoch"]
+    assert last["record"]["kept"]["epoch"] == record.kept_epoch == kept["epoch"] == \
+        RunDir(run).evaluation("kept")["epoch"]
     assert last["record"]["kept"]["weights_sha256"] == record.kept_digest() == file_sha256(run / "kept.pt")
     history = RunDir(run).record().history
     assert len(history) == 2 and history[1]["val_loss"] < history[0]["val_loss"]  # epoch 2 was a new kept one
     assert hw2_process("train", tmp_path / "p.yaml", "--resume").returncode == 0
     done = RunDir(run).record()
-    assert done.kept_digest() == file_sha256(run / "kept.pt") and done.kept_epoch == load_checkpoint(run / "kept.pt")["epoch"]
+    assert done.kept_digest() == file_sha256(run / "kept.pt")
+    assert done.kept_epoch == load_checkpoint(run / "kept.pt")["epoch"]
 
 
 def file_sha256(path):

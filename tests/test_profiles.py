@@ -62,7 +62,8 @@ def test_the_reference_profile_is_the_reference_authors_recipe():
     runs_yaml = ROOT / "params" / "reference" / "runs.yaml"
     fcn8s = settings_from_runs_yaml(runs_yaml, "fcn8s")
     t = fcn8s.train
-    assert (t.optimizer, t.schedule, t.batch_size, fcn8s.task.augment, t.select) == ("adam", "constant", 32, (), "val_loss")
+    assert (t.optimizer, t.schedule, t.batch_size, fcn8s.task.augment, t.select) == \
+        ("adam", "constant", 32, (), "val_loss")
     assert fcn8s.task.image_size is None and fcn8s.model.fcn_init == "torch"
     unet = settings_from_runs_yaml(runs_yaml, "unet16")
     assert unet.model.decoder == "transposed" and not unet.model.pretrained

@@ -88,10 +88,12 @@ def test_each_verdict_says_what_its_evidence_supports(tmp_path):
     near = repeated(tmp_path / "a", "fcn8s", [35, 36, 37])   # 0.538 ... 0.587 per tile: around 0.5-0.6
     assert judge("fcn8s", near, FOLLOWS).words == \
         f"does not reproduce the reference: this recipe scores below its 0.6973 ({expected(near)})"
-    assert judge("fcn8s", near, REFERENCE).words == f"below the reference's number (0.6973 lies outside {expected(near)})"
+    assert judge("fcn8s", near, REFERENCE).words == \
+        f"below the reference's number (0.6973 lies outside {expected(near)})"
     around = repeated(tmp_path / "b", "fcn8s", [37, 41, 45])  # 0.587, 0.695, 0.818
     assert judge("fcn8s", around, FOLLOWS).words == f"reproduces the reference (0.6973 lies inside {expected(around)})"
-    assert judge("fcn8s", around, REFERENCE).words == f"at the reference's number (0.6973 lies inside {expected(around)})"
+    assert judge("fcn8s", around, REFERENCE).words == \
+        f"at the reference's number (0.6973 lies inside {expected(around)})"
     one = repeated(tmp_path / "c", "fcn8s", [45])
     assert judge("fcn8s", one, FOLLOWS).words == \
         "the reference's 0.6973 lies outside this run's tile-sampling interval [0.8182, 0.8182] (1 training)"

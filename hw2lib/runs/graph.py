@@ -149,8 +149,8 @@ def probe_nodes(ray, data_root):
     that cannot."""
     probe = ray.remote(num_cpus=0)(shared_filesystem_probe)
     nodes = [n for n in ray.nodes() if n["Alive"]]
-    lines = ray.get([probe.options(resources={f"node:{n['NodeManagerAddress']}": 0.001}).remote(ROOT / "runs", data_root)
-                     for n in nodes])
+    lines = ray.get([probe.options(resources={f"node:{n['NodeManagerAddress']}": 0.001})
+                     .remote(ROOT / "runs", data_root) for n in nodes])
     blind = [line for line in lines if "NOT" in line]
     if blind:
         raise ConfigError("runs/ and the data must be on a filesystem every node shares and can lock; "

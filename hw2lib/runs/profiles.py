@@ -95,7 +95,9 @@ def _entries(runs_yaml, repeats=None):
 
     def names_of(name):
         seeds = seeds_of(raw[name])
-        return [name] if seeds is None else [name if k == 0 else f"{name}_seed{s}" for k, s in enumerate(seeds[:repeats])]
+        if seeds is None:
+            return [name]
+        return [name if k == 0 else f"{name}_seed{s}" for k, s in enumerate(seeds[:repeats])]
     out = {}
     for name, entry in raw.items():
         seeds = seeds_of(entry)
@@ -108,7 +110,10 @@ def _entries(runs_yaml, repeats=None):
 
 
 def run_names(profile, repeats=None):
-    """Every run of the profile, repeats included (at most `repeats` of each), in the file's order."""
+    """Every run of the profile, repeats included (at most `repeats` of each; a dry run trains
+    one of each unless asked for more), in the file's order."""
+    if repeats is None and profile.endswith(DRY_SUFFIX):
+        repeats = 1  # a dry run proves each model and notebook once; repeats would prove nothing more
     return list(_entries(params_dir(profile) / "runs.yaml", repeats))
 
 
@@ -125,8 +130,11 @@ def profile_settings(profile):
 
 def parent(profile, name):
     """The run whose weights run `name` starts from (`init_from`), or None."""
-    entry, _ = _entries(params_dir(profile) / "runs.yaml")[name]
-    return entry.get("init_from")
+    runs_yaml = params_dir(profile) / "runs.yaml"
+    entries = _entries(runs_yaml)
+    if name not in entries:
+        raise ConfigError(f"{runs_yaml}: no run {name!r}; runs: {', '.join(entries)}")
+    return entries[name][0].get("init_from")
 
 
 def lineage(profile, name):
