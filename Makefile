@@ -1,5 +1,5 @@
 # The two commands a user types: `make test` and `make report`. Each sets up .venv first if needed.
-#   make report [PROFILE=sample] [DATA_ROOT=/path/to/hw2_data] [DRY=1] [SET="precision=bf16 ..."]
+#   make report [PROFILE=sample] [DATA_ROOT=/path/to/hw2_data] [DRY=1] [SET="precision=bf16 ..."] [REPEATS=1]
 #               [RUNS="--parallel 2 | --gpus-per-run 0.5 | --address auto"]
 #   make runs   (the same options): only train or reuse the runs, as `hw2 runs`
 #   make check PROFILE=homework DATA_ROOT=/path/to/hw2_data     # preflight, no training
@@ -10,6 +10,7 @@ PROFILE ?= sample
 DATA_ROOT ?=
 DRY ?=
 SET ?=
+REPEATS ?=
 RUNS ?=
 CHROMIUM ?= chromium
 DATA_ARG = $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
@@ -30,11 +31,13 @@ setup: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
+GRAPH_ARGS = $(DATA_ARG) $(if $(DRY),--dry-run) $(if $(SET),--set $(SET)) $(if $(REPEATS),--repeats $(REPEATS)) $(RUNS)
+
 runs: $(STAMP)
-	$(VENV)/bin/hw2 runs --profile $(PROFILE) $(DATA_ARG) $(if $(DRY),--dry-run) $(if $(SET),--set $(SET)) $(RUNS)
+	$(VENV)/bin/hw2 runs --profile $(PROFILE) $(GRAPH_ARGS)
 
 report: $(STAMP)
-	$(VENV)/bin/hw2 report --profile $(PROFILE) $(DATA_ARG) $(if $(DRY),--dry-run) $(if $(SET),--set $(SET)) $(RUNS)
+	$(VENV)/bin/hw2 report --profile $(PROFILE) $(GRAPH_ARGS)
 
 check: $(STAMP)
 	$(VENV)/bin/hw2 check --profile $(PROFILE) $(DATA_ARG)
