@@ -193,7 +193,7 @@ def build_parser():
     s.add_argument("--classes", default="deepglobe", help="class spec (default: deepglobe)")
     s.add_argument("--json", action="store_true",
                    help='print {"miou": ..., "per_class": {...}} (nan as null)')
-    s.add_argument("--workers", type=int, default=None, help="decode threads (default: cores)")
+    s.add_argument("--workers", type=int, default=None, help="decoding processes (default: cores)")
     s.set_defaults(func=cmd_miou)
 
     s = sub.add_parser("viz-mask", help="draw a mask over its satellite image",

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+from PIL import Image
 
 from conftest import DUBAI, hw2, save_rgb
 from hw2lib.data.images import read_rgb
@@ -14,7 +15,7 @@ from official_miou import mean_iou_score, read_masks
 
 def write_random_masks(folder, n, seed, base=None):
     """RGB masks of arbitrary colours (off-palette and pure red included)."""
-    folder.mkdir()
+    folder.mkdir(parents=True)
     rng = np.random.default_rng(seed)
     for i in range(n):
         rgb = rng.integers(0, 256, (64, 80, 3)) if base is None else base[i]
@@ -30,13 +31,29 @@ def test_miou_equals_official_evaluator_on_arbitrary_colours(tmp_path):
     preds = np.where(rng.random(labels.shape) < 0.7, labels, rng.integers(0, 256, labels.shape))
     g = write_random_masks(tmp_path / "g", 6, 0, labels)
     p = write_random_masks(tmp_path / "p", 6, 0, preds)
-    out = hw2("miou", "-g", g, "-p", p, "--json")
-    assert out.returncode == 0, out.stderr
-    got = json.loads(out.stdout)
+    # Predictions as students save them: palette and RGBA PNGs as well as RGB.
+    Image.open(p / "0001_mask.png").quantize(64).save(p / "0001_mask.png")
+    Image.open(p / "0002_mask.png").convert("RGBA").save(p / "0002_mask.png")
     expected, ious = mean_iou_score(read_masks(p), read_masks(g), verbose=False)
-    assert abs(got["miou"] - expected) < 1e-9
-    assert list(got["per_class"]) == get_spec("deepglobe").scored_names
-    np.testing.assert_allclose(list(got["per_class"].values()), ious, rtol=0, atol=1e-9)
+    for workers in ("1", "3"):  # in this process, and split among worker processes
+        out = hw2("miou", "-g", g, "-p", p, "--json", "--workers", workers)
+        assert out.returncode == 0, out.stderr
+        got = json.loads(out.stdout)
+        assert abs(got["miou"] - expected) < 1e-9
+        assert list(got["per_class"]) == get_spec("deepglobe").scored_names
+        np.testing.assert_allclose(list(got["per_class"].values()), ious, rtol=0, atol=1e-9)
+
+
+def test_miou_names_a_prediction_of_another_size(tmp_path):
+    for spec in ("deepglobe", "dubai"):  # the code-pair path and the exact-colour path
+        colours = get_spec(spec).palette()
+        masks = colours[np.random.default_rng(0).integers(0, len(colours), (2, 64, 80))]
+        g = write_random_masks(tmp_path / spec / "g", 2, 0, masks)
+        p = write_random_masks(tmp_path / spec / "p", 2, 0, masks)
+        save_rgb(p / "0001_mask.png", np.concatenate([masks[1], masks[1][:, :1]], axis=1))  # a column more
+        out = hw2("miou", "-g", g, "-p", p, "--classes", spec)
+        assert out.returncode == 2, out.stderr
+        assert "0001_mask.png: size 81x64 differs from the label's 80x64" in out.stderr
 
 
 def test_miou_equals_official_evaluator_on_homework_masks(tmp_path, dlcv):

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import DataError, MaskDecodeError
 from .disk_cache import cached_arrays
-from .images import read_rgb, resize
+from .images import check_same_size, read_rgb, resize
 
 _LABELLED_NAME = re.compile(r"^(\d+)_(\d+)\.png$")
 
@@ -55,13 +55,6 @@ def evenly_spaced(items, limit, keep=()):
     key = (lambda item: item[0]) if items and isinstance(items[0], tuple) else (lambda item: item)
     chosen |= {i for i, item in enumerate(items) if key(item) in set(keep)}
     return [items[i] for i in sorted(chosen)]
-
-
-def check_same_size(array, path, reference, reference_name):
-    """Raise DataError naming `path` when `array` is not the size of `reference`."""
-    if array.shape[:2] != reference.shape[:2]:
-        raise DataError(f"{path}: size {array.shape[1]}x{array.shape[0]} differs from "
-                        f"{reference_name}'s {reference.shape[1]}x{reference.shape[0]}")
 
 
 def _stack(arrays, paths):

@@ -9,16 +9,34 @@ from ..atomic import atomic_path
 from ..errors import DataError
 
 
-def read_rgb(path):
-    """Decode an image file into an (H, W, 3) uint8 array."""
+def open_rgb(path):
+    """Decode an image file into an RGB PIL image (any other mode converted)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
         with Image.open(path) as im:
-            return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
+            im.load()
+            return im if im.mode == "RGB" else im.convert("RGB")
     except (OSError, SyntaxError, ValueError) as e:
         raise DataError(f"{path}: cannot decode image ({e})") from None
+
+
+def read_rgb(path):
+    """Decode an image file into an (H, W, 3) uint8 array."""
+    return np.asarray(open_rgb(path))
+
+
+def check_same_size(image, path, reference, reference_name):
+    """Raise DataError naming `path` when `image` is not the size of `reference` (each an array
+    (H, W[, 3]) or a PIL image)."""
+    (w, h), (rw, rh) = (_width_height(image), _width_height(reference))
+    if (w, h) != (rw, rh):
+        raise DataError(f"{path}: size {w}x{h} differs from {reference_name}'s {rw}x{rh}")
+
+
+def _width_height(image):
+    return image.size if isinstance(image, Image.Image) else image.shape[1::-1]
 
 
 def resize(array, size, nearest=False):
