@@ -20,7 +20,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
 
 from ..data.metrics import confusion_matrix
-from ..engine.inference import load_trained, penultimate_features
+from ..engine.inference import load_trained, penultimate_features, predicted_classes
 from ..errors import CheckpointError
 from ..tasks import make_task
 
@@ -121,7 +121,8 @@ def tsne_study(run, checkpoints, seed=0, k=5):
         if np.ptp(feats, axis=0).max() == 0:  # scikit-learn's t-SNE crashes on identical points
             raise CheckpointError(f"{path}: its penultimate features are the same for every image; "
                                   "there is nothing to embed (the model's weights are degenerate)")
-        preds = torch.cat([predictor.logits(b).argmax(1) for b in val.images.split(predictor.batch_size)]).cpu().numpy()
+        preds = torch.cat([predicted_classes(predictor.logits(b))
+                           for b in val.images.split(predictor.batch_size)]).cpu().numpy()
         emb = tsne_2d(feats, seed=seed)
         title = f"{title}: {feats.shape[1]:,}-d {FEATURES[kind]}"
         panels[title] = (emb, labels, preds != labels)

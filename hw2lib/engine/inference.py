@@ -5,7 +5,7 @@
     hw2 classify hw2_data/p1_data/val_50 pred.csv --checkpoint runs/homework/resnet18/kept.pt
 
 A segmentation model sees each image at the run's `image_size`; its logits are upsampled
-(bilinear) to the mask's native size, then argmax. Training validation, `hw2 evaluate` and
+(bilinear) to the mask's native size, then the first maximum over classes. Training validation, `hw2 evaluate` and
 `hw2 segment` all go through `Predictor.logits`, so the val mIoU in `metrics.json` is the number the
 official evaluator gives on the masks `hw2 segment` writes. Nothing here imports the training loop.
 """
@@ -60,6 +60,13 @@ class Predictor:
         return out
 
 
+def predicted_classes(logits):
+    """The class of each item or pixel of (N, C, ...) logits: the first maximum, as `argmax(1)`
+    gives, but `max(1)` reduces over the strided class dimension about 18x faster on a CPU
+    (200 ms against 11 ms for 4 x 6 x 512 x 512, bench/RESULTS.md)."""
+    return logits.max(1).indices
+
+
 def load_trained(checkpoint, device="auto", task=None):
     """A `Predictor` from a `kept.pt`, `last.pt` or `epoch_<k>.pt`, at the precision it was
     trained under. With `task` given, a checkpoint of the other task is refused."""
@@ -102,7 +109,7 @@ def evaluate_split(predictor, split, loss_fn, ddp=None):
         targets = split.targets[idx].to(device, non_blocking=True).long()
         logits = task.logits(predictor, split.images[idx], targets)
         sums += loss_fn.sums(logits, targets)
-        items[idx.to(device)] = task.item_results(targets, logits.argmax(1))
+        items[idx.to(device)] = task.item_results(targets, predicted_classes(logits))
     ddp.sum(items), ddp.sum(sums)
     cm, per_item = task.summarise(items.cpu().numpy(), split.ids)
     return Evaluation(loss_fn.value(sums), cm, per_item)
@@ -112,7 +119,7 @@ def predicted_masks(predictor, images, size):
     """(N, H, W) uint8 class indices at native `size` for a uint8 image batch."""
     out = []
     for i in range(0, len(images), predictor.batch_size):
-        out.append(predictor.logits(images[i:i + predictor.batch_size], size).argmax(1))
+        out.append(predicted_classes(predictor.logits(images[i:i + predictor.batch_size], size)))
     return torch.cat(out).to(torch.uint8).cpu().numpy()
 
 
@@ -151,7 +158,7 @@ def classify_folder(img_dir, out_csv, checkpoint, device="auto"):
     images = load_classification(img_dir, labelled=False)
     predictor = load_trained(checkpoint, device, "classification")
     batches = torch.from_numpy(images.images).split(predictor.batch_size)
-    labels = torch.cat([predictor.logits(b).argmax(1) for b in batches]).tolist()
+    labels = torch.cat([predicted_classes(predictor.logits(b)) for b in batches]).tolist()
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["image_id", "label"])
