@@ -19,6 +19,17 @@ import sys
 from .errors import Hw2Error
 
 
+def positive_int(text):
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 def print_scores(scores, as_json):
     """Each scored class's IoU, then `mean_iou: x`; or one JSON object (nan as null)."""
     if as_json:
@@ -193,7 +204,8 @@ def build_parser():
     s.add_argument("--classes", default="deepglobe", help="class spec (default: deepglobe)")
     s.add_argument("--json", action="store_true",
                    help='print {"miou": ..., "per_class": {...}} (nan as null)')
-    s.add_argument("--workers", type=int, default=None, help="decoding processes (default: cores)")
+    s.add_argument("--workers", type=positive_int, default=None,
+                   help="decoding processes (default: the cores this process may use)")
     s.set_defaults(func=cmd_miou)
 
     s = sub.add_parser("viz-mask", help="draw a mask over its satellite image",

@@ -44,6 +44,12 @@ def test_miou_equals_official_evaluator_on_arbitrary_colours(tmp_path):
         np.testing.assert_allclose(list(got["per_class"].values()), ious, rtol=0, atol=1e-9)
 
 
+def test_miou_refuses_a_worker_count_below_one(tmp_path):
+    g = write_random_masks(tmp_path / "g", 2, 1)
+    out = hw2("miou", "-g", g, "-p", g, "--workers", "0")
+    assert out.returncode == 2 and "'0' is not a whole number of at least 1" in out.stderr
+
+
 def test_miou_names_a_prediction_of_another_size(tmp_path):
     for spec in ("deepglobe", "dubai"):  # the code-pair path and the exact-colour path
         colours = get_spec(spec).palette()

@@ -9,7 +9,8 @@ from conftest import CIFAR, hw2, quiet, tiny
 from hw2lib.data.datasets import load_classification, read_mask
 from hw2lib.data.label_specs import get_spec
 from hw2lib.engine.checkpoint import load_checkpoint
-from hw2lib.engine.inference import Predictor, evaluate_folder, load_trained, penultimate_features
+from hw2lib.engine.inference import (Predictor, evaluate_folder, load_trained, penultimate_features,
+                                     predicted_classes)
 from hw2lib.engine.run_dir import RunDir
 from hw2lib.engine.training import train
 from hw2lib.models import build_model
@@ -34,6 +35,18 @@ def test_validation_mIoU_is_the_official_number_of_the_masks_hw2_segment_writes(
     assert abs(scored["miou"] - recorded) < 1e-4
     assert abs(evaluated["miou"] - recorded) < 1e-4
     assert abs(official - recorded) < 1e-4
+
+
+def test_predicted_classes_take_the_first_maximum_as_argmax_does():
+    logits = torch.zeros(2, 6, 4, 5)
+    logits[:, 2:4] = 1.0                      # a tie between classes 2 and 3: the first wins
+    logits[0, 4, 0, 0] = float("nan")         # a NaN is the maximum, as in argmax
+    logits[1, 5, 1, 1] = float("inf")
+    for dtype in (torch.float32, torch.bfloat16):
+        x = logits.to(dtype)
+        assert torch.equal(predicted_classes(x), x.argmax(1))
+        assert torch.equal(predicted_classes(x.contiguous(memory_format=torch.channels_last)), x.argmax(1))
+    assert predicted_classes(logits)[0, 0, 0] == 4 and predicted_classes(logits)[0, 0, 1] == 2
 
 
 def test_segment_refuses_to_write_into_the_image_folder(tiny_seg_run, tiny_seg_root):

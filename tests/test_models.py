@@ -80,8 +80,8 @@ def test_fcn_starts_as_interpolation_unless_told_to_keep_torchs_initialisation()
     ours = small("fcn8s", 7)
     assert (ours.skip_scores[0].weight == 0).all() and (ours.score.bias == 4.0).all()
     assert ours.upsample.weight[2, 2].eq(1).all() and ours.upsample.weight[2, 3].eq(0).all()
-    seed_style = small("fcn8s", 7, fcn_init="torch")
-    assert (seed_style.skip_scores[0].weight != 0).any() and (seed_style.score.bias != 4.0).all()
+    reference_style = small("fcn8s", 7, fcn_init="torch")
+    assert (reference_style.skip_scores[0].weight != 0).any() and (reference_style.score.bias != 4.0).all()
 
 
 def test_unet16_transposed_decoder_is_ternausnets():

@@ -1,4 +1,4 @@
-"""`hw2 report` end to end on the smallest profile (`smoke`), compared with a seed file made for
+"""`hw2 report` end to end on the smallest profile (`smoke`), compared with a reference file made for
 it, built twice; then a real browser opens the page and prints it."""
 import html
 import json

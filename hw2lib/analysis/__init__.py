@@ -1,1 +1,1 @@
-"""Analysis of finished runs: bootstrap intervals, boundary study, t-SNE, findings, the seed."""
+"""Analysis of finished runs: bootstrap intervals, boundary study, t-SNE, findings, the reference report."""

@@ -13,6 +13,7 @@ confusion matrix. PNG decoding is most of what remains (bench/bench_miou.py).
 """
 import ctypes
 import os
+import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
@@ -47,19 +48,23 @@ def paired_mask_names(labels_dir, pred_dir):
 def score_folders(labels_dir, pred_dir, spec, workers=None):
     """The scores (`metrics.scores`) of all paired masks, and their confusion matrix."""
     names = paired_mask_names(labels_dir, pred_dir)
-    workers = min(workers or os.cpu_count() or 1, len(names))
+    workers = min(workers or _usable_cores(), len(names))
     chunks = [(str(labels_dir), str(pred_dir), names[i::workers], spec) for i in range(workers)]
     if workers == 1:
         cm = _confusion_of_names(*chunks[0])
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        with ProcessPoolExecutor(workers, initializer=_prepare_worker) as pool:
             cm = sum(pool.map(_confusion_of_names, *zip(*chunks)))
     return scores(cm, spec), cm
 
 
+def _usable_cores():
+    """The cores this process may run on (a job's CPU set, not the whole machine's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _confusion_of_names(labels_dir, pred_dir, names, spec):
     """The summed confusion matrix of the named pairs (one worker's share)."""
-    _keep_freed_memory()
     cm = np.zeros((spec.num_classes, spec.num_classes), np.int64)
     for name in names:
         label_path, pred_path = f"{labels_dir}/{name}", f"{pred_dir}/{name}"
@@ -82,7 +87,7 @@ def _code_pair_counts(label_path, pred_path):
     8 * label code + prediction code."""
     label, pred = open_rgb(label_path), open_rgb(pred_path)
     check_same_size(pred, pred_path, label, "the label")
-    words = [np.frombuffer(im.tobytes("raw", "RGBX"), np.uint32) for im in (label, pred)]
+    words = [np.frombuffer(im.tobytes("raw", "RGBX"), "<u4") for im in (label, pred)]  # R lowest
     key = (words[0] >> 7) & 0x010101
     key <<= 3
     key |= (words[1] >> 7) & 0x010101
@@ -100,10 +105,13 @@ def _fold_codes(code_counts, spec):
     return cm
 
 
-def _keep_freed_memory():
-    """Every pair allocates and frees a few image-sized buffers. glibc hands freed ones back to
-    the kernel and the next pair faults them in again, which cost a third of the time; raising its
-    trim and mmap thresholds keeps them. Other C libraries are left as they are."""
+def _prepare_worker():
+    """In each worker process: Ctrl-C is the parent's to handle (it stops the pool), and freed
+    image buffers are kept. Every pair allocates and frees a few image-sized buffers; glibc hands
+    freed ones back to the kernel and the next pair faults them in again, which cost a third of
+    the time. Raising its trim and mmap thresholds keeps them (other C libraries: as they are).
+    Only workers do this: the caller's process keeps its own allocator settings."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None) if sys.platform.startswith("linux") else None
     if mallopt:
         m_trim_threshold, m_mmap_threshold = -1, -3

@@ -4,7 +4,7 @@
 
 A model knows nothing of folders, files or the engine. Segmentation models map (N, 3, H, W) to
 (N, C, H, W) logits; classifiers map (N, 3, H, W) to (N, C). A model family has its own options
-(config keys): the FCNs `head_width`, `score_relu` and `fcn_init`; UNet16 and SegNet `decoder`.
+(settings keys): the FCNs `head_width`, `score_relu` and `fcn_init`; UNet16 and SegNet `decoder`.
 """
 import dataclasses
 from dataclasses import dataclass
@@ -27,7 +27,7 @@ class ModelEntry:
     build: Callable      # (num_classes, pretrained=, weights_path=, **options) -> nn.Module
     task: str            # "segmentation" or "classification"
     weights: object      # the torchvision ImageNet weights that `pretrained: true` loads
-    options: dict = dataclasses.field(default_factory=dict)  # config key -> its choices (None: any)
+    options: dict = dataclasses.field(default_factory=dict)  # settings key -> its choices (None: any)
 
 
 FCN_OPTIONS = {"head_width": None, "score_relu": None, "fcn_init": ("interpolation", "torch")}

@@ -8,15 +8,15 @@
     fcn4s:  (4, 3, 2)     ... + pool2, then x4
     fcn2s:  (4, 3, 2, 1)  ... + pool1, then x2
 
-The head is two 3x3 convolutions of `head_width` channels (4096 in the paper and the homework's
-seed report) with ReLU and Dropout2d(0.1). fcn32s reproduces the seed report's network exactly,
+The head is two 3x3 convolutions of `head_width` channels (4096 in the paper and the reference
+report) with ReLU and Dropout2d(0.1). fcn32s reproduces the reference report's network exactly,
 including its ReLU after the classifier (`score_relu`, on by default for fcn32s only: the ReLU
 starves negative scores, so comparing fcn32s with fcn8s also needs an fcn32s with
 `score_relu: false`). Every upsampling is a learnt ConvTranspose2d with kernel = stride. Inputs
 must be multiples of 32 pixels.
 
 `fcn_init` says how the new layers start: "interpolation" (the default; see below) or "torch",
-PyTorch's default initialisation of every layer, as the seed author's code leaves them.
+PyTorch's default initialisation of every layer, as the reference author's code leaves them.
 """
 import contextlib
 

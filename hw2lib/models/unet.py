@@ -1,10 +1,10 @@
 """UNet16: a UNet whose encoder is VGG16's convolutions (TernausNet, Iglovikov & Shvets 2018),
-with one of two decoders (the config key `decoder`):
+with one of two decoders (the settings key `decoder`):
 
     bilinear    (default) each step doubles the resolution (bilinear), concatenates the encoder
                 stage of that size and applies two 3x3 conv + BN + ReLU;
     transposed  TernausNet's own decoder (`DecoderBlockV2`, is_deconv=True, 32 filters), as the
-                seed author trained it: a 3x3 conv + ReLU, then a 4x4 transposed convolution of
+                reference author trained it: a 3x3 conv + ReLU, then a 4x4 transposed convolution of
                 stride 2 + ReLU per step; no batch norm.
 
 Inputs must be multiples of 32 pixels.
