@@ -65,15 +65,15 @@ def _usable_cores():
 
 def _confusion_of_names(labels_dir, pred_dir, names, spec):
     """The summed confusion matrix of the named pairs (one worker's share)."""
+    if spec.decode_rule == "threshold":
+        code_counts = sum(_code_pair_counts(f"{labels_dir}/{name}", f"{pred_dir}/{name}") for name in names)
+        return _fold_codes(code_counts, spec)
     cm = np.zeros((spec.num_classes, spec.num_classes), np.int64)
     for name in names:
         label_path, pred_path = f"{labels_dir}/{name}", f"{pred_dir}/{name}"
-        if spec.decode_rule == "threshold":
-            cm += _fold_codes(_code_pair_counts(label_path, pred_path), spec)
-        else:
-            label, pred = read_mask(label_path, spec), read_mask(pred_path, spec)
-            check_same_size(pred, pred_path, label, "the label")
-            cm += confusion_matrix(label, pred, spec.num_classes)
+        label, pred = read_mask(label_path, spec), read_mask(pred_path, spec)
+        check_same_size(pred, pred_path, label, "the label")
+        cm += confusion_matrix(label, pred, spec.num_classes)
     return cm
 
 

@@ -5,9 +5,10 @@
     hw2 classify hw2_data/p1_data/val_50 pred.csv --checkpoint runs/homework/resnet18/kept.pt
 
 A segmentation model sees each image at the run's `image_size`; its logits are upsampled
-(bilinear) to the mask's native size, then the first maximum over classes. Training validation, `hw2 evaluate` and
-`hw2 segment` all go through `Predictor.logits`, so the val mIoU in `metrics.json` is the number the
-official evaluator gives on the masks `hw2 segment` writes. Nothing here imports the training loop.
+(bilinear) to the mask's native size, then each pixel takes its first highest class. Training
+validation, `hw2 evaluate` and `hw2 segment` all go through `Predictor.logits`, so the val mIoU in
+`metrics.json` is the number the official evaluator gives on the masks `hw2 segment` writes.
+Nothing here imports the training loop.
 """
 import csv
 import io
