@@ -5,6 +5,7 @@ import torch
 
 from hw2lib.errors import ConfigError, WeightsUnavailable
 from hw2lib.models import MODELS, build_model, count_parameters, layer_table
+from hw2lib.models.vgg import vgg16_layers
 
 # The reference report's layer tables (hw2/src/models/p1_model.txt, p2_model_baseline.txt, p2_model_improved.txt).
 REFERENCE_PARAMETERS = {("fcn32s", 7): 184_671_054, ("fcn8s", 7): 184_629_810, ("resnet18", 50): 11_202_162}
@@ -118,6 +119,15 @@ def test_pretrained_backbone_loads_from_a_local_file(tmp_path):
     torch.testing.assert_close(model.features[0].weight, reference.features[0].weight)
     with pytest.raises(WeightsUnavailable, match="missing.pth: no such weights file"):
         build_model("fcn8s", 7, NARROW, weights_path=tmp_path / "missing.pth")
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_our_vgg16_layers_are_torchvisions_index_for_index(batch_norm):
+    # Built here so that training an FCN need not import torchvision; its weights must still load.
+    from torchvision.models.vgg import cfgs, make_layers
+
+    assert repr(vgg16_layers(batch_norm)) == repr(make_layers(cfgs["D"], batch_norm=batch_norm))
+    assert all(getattr(MODELS[name].weights, "url", "").startswith("https://") for name in MODELS)
 
 
 def test_deeplab_backbone_loads_everything_but_fc_and_refuses_a_misfit(tmp_path):

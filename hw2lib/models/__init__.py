@@ -12,7 +12,6 @@ from functools import partial
 from typing import Callable
 
 import torch
-from torchvision import models as tvm
 
 from ..errors import ConfigError
 from .classifiers import BACKBONES, classifier
@@ -20,27 +19,33 @@ from .deeplab import DeepLabV3
 from .fcn import FCN, SKIPS
 from .segnet import SegNet
 from .unet import UNet16
+from .weights import torchvision_weights
 
 
 @dataclass(frozen=True)
 class ModelEntry:
     build: Callable      # (num_classes, pretrained=, weights_path=, **options) -> nn.Module
     task: str            # "segmentation" or "classification"
-    weights: object      # the torchvision ImageNet weights that `pretrained: true` loads
+    weights_name: str    # the torchvision ImageNet weights that `pretrained: true` loads
     options: dict = dataclasses.field(default_factory=dict)  # settings key -> its choices (None: any)
+
+    @property
+    def weights(self):
+        """The torchvision weights enum value (imports torchvision)."""
+        return torchvision_weights(self.weights_name)
 
 
 FCN_OPTIONS = {"head_width": None, "score_relu": None, "fcn_init": ("interpolation", "torch")}
 MODELS = {
-    **{name: ModelEntry(partial(FCN, skips=skips), "segmentation", tvm.VGG16_Weights.IMAGENET1K_V1, FCN_OPTIONS)
+    **{name: ModelEntry(partial(FCN, skips=skips), "segmentation", "VGG16_Weights.IMAGENET1K_V1", FCN_OPTIONS)
        for name, skips in SKIPS.items()},
-    "unet16": ModelEntry(UNet16, "segmentation", tvm.VGG16_Weights.IMAGENET1K_V1,
+    "unet16": ModelEntry(UNet16, "segmentation", "VGG16_Weights.IMAGENET1K_V1",
                          {"decoder": ("bilinear", "transposed")}),
-    "segnet": ModelEntry(SegNet, "segmentation", tvm.VGG16_BN_Weights.IMAGENET1K_V1,
+    "segnet": ModelEntry(SegNet, "segmentation", "VGG16_BN_Weights.IMAGENET1K_V1",
                          {"decoder": ("mirrored", "reference")}),
-    "deeplabv3_resnet101": ModelEntry(DeepLabV3, "segmentation", tvm.ResNet101_Weights.IMAGENET1K_V1),
+    "deeplabv3_resnet101": ModelEntry(DeepLabV3, "segmentation", "ResNet101_Weights.IMAGENET1K_V1"),
     **{name: ModelEntry(partial(classifier, name), "classification", weights)
-       for name, (_, weights) in BACKBONES.items()},
+       for name, weights in BACKBONES.items()},
 }
 
 

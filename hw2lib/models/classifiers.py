@@ -4,15 +4,14 @@ The penultimate features (the input of the last layer: 512-d for ResNet18) are w
 `last_layer(model)` names the module whose input they are.
 """
 from torch import nn
-from torchvision import models as tvm
 
-from .weights import pretrained_state
+from .weights import pretrained_state, torchvision_weights
 
-BACKBONES = {  # name: (constructor, ImageNet weights)
-    "resnet18": (tvm.resnet18, tvm.ResNet18_Weights.IMAGENET1K_V1),
-    "resnet34": (tvm.resnet34, tvm.ResNet34_Weights.IMAGENET1K_V1),
-    "resnext101_32x8d": (tvm.resnext101_32x8d, tvm.ResNeXt101_32X8D_Weights.IMAGENET1K_V1),
-    "vgg16": (tvm.vgg16, tvm.VGG16_Weights.IMAGENET1K_V1),
+BACKBONES = {  # name (torchvision's constructor): its ImageNet weights
+    "resnet18": "ResNet18_Weights.IMAGENET1K_V1",
+    "resnet34": "ResNet34_Weights.IMAGENET1K_V1",
+    "resnext101_32x8d": "ResNeXt101_32X8D_Weights.IMAGENET1K_V1",
+    "vgg16": "VGG16_Weights.IMAGENET1K_V1",
 }
 
 
@@ -28,10 +27,11 @@ def feature_map(model):
 
 def classifier(name, num_classes, pretrained=False, weights_path=None):
     """Backbone `name` (ImageNet weights if asked) with a fresh `num_classes`-way last layer."""
-    constructor, weights = BACKBONES[name]
-    model = constructor()
+    from torchvision import models
+
+    model = getattr(models, name)()
     if pretrained:
-        model.load_state_dict(pretrained_state(weights, weights_path))
+        model.load_state_dict(pretrained_state(torchvision_weights(BACKBONES[name]), weights_path))
     new = nn.Linear(last_layer(model).in_features, num_classes)
     if hasattr(model, "fc"):
         model.fc = new

@@ -11,6 +11,16 @@ import torch
 from ..errors import WeightsUnavailable
 
 
+def torchvision_weights(name):
+    """The torchvision weights enum value called `name`, e.g. "VGG16_Weights.IMAGENET1K_V1".
+    Model tables name weights by string: importing torchvision costs about 2 s (it imports
+    torch._dynamo), which a process that only trains an FCN from scratch need not pay."""
+    from torchvision import models
+
+    enum, member = name.split(".")
+    return getattr(getattr(models, enum), member)
+
+
 def hub_cache_path(weights):
     """Where torch hub keeps (or would keep) the file of a torchvision weights enum value."""
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
