@@ -5,6 +5,7 @@ import torch
 
 from hw2lib.errors import ConfigError, WeightsUnavailable
 from hw2lib.models import MODELS, build_model, count_parameters, layer_table
+from hw2lib.models.centre_tap import CentreTapConv2d, centre_tap_convs
 from hw2lib.models.vgg import vgg16_layers
 
 # The reference report's layer tables (hw2/src/models/p1_model.txt, p2_model_baseline.txt, p2_model_improved.txt).
@@ -180,3 +181,23 @@ def test_the_layer_tables_at_224_list_the_reference_reports_totals(name, classes
     assert f"Total params: {REFERENCE_PARAMETERS[name, classes]:,}" in table
     if name == "resnet18":
         assert "[1, 512, 7, 7]" in table and "Linear: 1-10" in table  # layer4's map, then the 50-way head
+
+
+def test_a_convolution_on_a_1x1_map_computed_from_its_centre_tap_gives_the_same_numbers_and_gradients():
+    torch.manual_seed(0)
+    resnet = build_model("resnet18", 50)
+    swapped = build_model("resnet18", 50)
+    swapped.load_state_dict(resnet.state_dict())
+    centre_tap_convs(swapped)
+    assert type(swapped.layer4[1].conv1) is CentreTapConv2d and type(swapped.conv1) is torch.nn.Conv2d  # 7x7, stride 2
+    assert swapped.state_dict().keys() == resnet.state_dict().keys()
+    x = torch.randn(4, 3, 32, 32)  # layer4 sees 1x1 maps
+    for model in (resnet, swapped):  # eval: batch norm over 4 values per channel would amplify rounding
+        model.eval()(x).square().sum().backward()
+    grads = {name: p.grad for name, p in resnet.named_parameters()}
+    for name, p in swapped.named_parameters():
+        torch.testing.assert_close(p.grad, grads[name], rtol=1e-4, atol=1e-5)
+    off_centre = swapped.layer4[1].conv1.weight.grad.clone()
+    off_centre[:, :, 1, 1] = 0
+    assert off_centre.abs().max() == 0 and swapped.layer4[1].conv1.weight.grad[:, :, 1, 1].abs().max() > 0
+    torch.testing.assert_close(swapped(x), resnet(x), rtol=1e-4, atol=1e-5)

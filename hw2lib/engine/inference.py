@@ -25,6 +25,7 @@ from ..data.images import read_rgb, resize, write_png
 from ..data.metrics import scores
 from ..errors import CheckpointError, DataError
 from ..models import build_model
+from ..models.centre_tap import centre_tap_convs
 from ..models.classifiers import feature_map, last_layer
 from ..settings import RunSettings
 from ..tasks import Split, make_task
@@ -68,6 +69,13 @@ def predicted_classes(logits):
     return logits.max(1).indices
 
 
+def placed(model, device, channels_last):
+    """`model` on `device` in the memory format its run trains in, its convolutions that only
+    use their centre tap on 1x1 maps computed as such (`models/centre_tap.py`)."""
+    model = centre_tap_convs(model).to(device)
+    return model.to(memory_format=torch.channels_last) if channels_last else model
+
+
 def load_trained(checkpoint, device="auto", task=None):
     """A `Predictor` from a `kept.pt`, `last.pt` or `epoch_<k>.pt`, at the precision it was
     trained under. With `task` given, a checkpoint of the other task is refused."""
@@ -79,9 +87,7 @@ def load_trained(checkpoint, device="auto", task=None):
     device = resolve_device(device)
     model = build_model(settings.model.model, state["num_classes"], settings.model.values())
     model.load_state_dict(state["model"])
-    model = model.to(device).eval()
-    if settings.train.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = placed(model, device, settings.train.channels_last).eval()
     precision = state.get("precision", settings.train.precision)
     if precision == "fp16" and device.type != "cuda":
         precision = "fp32"  # fp16 autocast is a GPU feature; the stored fp16 weights load exactly

@@ -33,7 +33,7 @@ from ..models import build_model
 from ..settings import RunSettings
 from ..tasks import make_task
 from .checkpoint import compact_state_dict, load_checkpoint
-from .inference import Predictor, evaluate_split
+from .inference import Predictor, evaluate_split, placed
 from .preemption import StopRequest
 from .provenance import run_environment
 from .run_dir import RunDir
@@ -111,8 +111,7 @@ def initial_model(s, task, device):
         except RuntimeError:
             raise ConfigError(f"init_from: {path} holds a {state['params']['model']} model that does "
                               f"not fit {s.model.model} with these options") from None
-    model = model.to(device)
-    return model.to(memory_format=torch.channels_last) if s.train.channels_last else model
+    return placed(model, device, s.train.channels_last)
 
 
 def on_device_if_it_fits(split, device):
