@@ -8,7 +8,7 @@ from conftest import DUBAI, copy_tiles, quiet, tiny
 from hw2lib.engine.checkpoint import load_checkpoint
 from hw2lib.engine.run_dir import RunDir
 from hw2lib.engine.run_key import cache_key
-from hw2lib.engine.runtime import Distributed
+from hw2lib.engine.runtime import Distributed, resolve_precision
 from hw2lib.engine.training import EpochLoss, train
 from hw2lib.errors import CheckpointError, ConfigError, TrainingDiverged
 
@@ -172,3 +172,10 @@ def test_starting_from_a_run_that_is_not_trained_is_refused_before_any_work(tiny
     with pytest.raises(ConfigError, match=r"init_from: .*parent is not a trained run folder"):
         train(tiny(tiny_seg_root, tmp_path / "child", init_from=str(tmp_path / "parent")), log=quiet)
     assert not (tmp_path / "child").exists()
+
+
+def test_precision_auto_is_fp32_where_the_kernels_are_held_below_native_bf16(monkeypatch):
+    # As when measuring what an AVX2-only CPU does: bf16 would be emulated there, 8x slower.
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"  # asked for by name: kept
