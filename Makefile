@@ -19,16 +19,19 @@ DATA_ARG = $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 
 # Reinstall only when the requirements or the package metadata changed: near-instant otherwise.
 # uv installs the pinned set in about 20 s (pip: about 100 s for the same ~6 GB of CUDA torch
-# wheels, mostly unpacking); pip does it when uv cannot be had.
+# wheels, mostly unpacking). uv reads its own settings, not pip's (a mirror: UV_DEFAULT_INDEX,
+# UV_FIND_LINKS, SSL_CERT_FILE); INSTALLER=pip uses pip, which also takes over when uv fails.
+INSTALLER ?= uv
 UV := $(VENV)/bin/uv
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	@echo "setting up $(VENV) (log: $(VENV)/install.log)"
-	@{ { $(VENV)/bin/pip install -q uv==0.13.9 \
+	@echo "setting up $(VENV) with $(INSTALLER) (log: $(VENV)/install.log)"
+	@{ test "$(INSTALLER)" = uv && { $(VENV)/bin/pip install -q uv==0.13.9 \
 	     && $(UV) pip install -q --python $(VENV)/bin/python -r requirements.txt \
-	     && $(UV) pip install -q --python $(VENV)/bin/python --no-deps -e . ; } >$(VENV)/install.log 2>&1 \
-	  || { echo "uv failed; installing with pip" && $(VENV)/bin/pip install -q -r requirements.txt \
-	     && $(VENV)/bin/pip install -q --no-deps -e . ; } >>$(VENV)/install.log 2>&1 ; } \
+	     && $(UV) pip install -q --python $(VENV)/bin/python --no-deps -e . ; } >$(VENV)/install.log 2>&1 ; } \
+	  || { test "$(INSTALLER)" = uv && echo "uv could not install (see the log); installing with pip (a few minutes)" ; \
+	       { $(VENV)/bin/pip install -q -r requirements.txt && $(VENV)/bin/pip install -q --no-deps -e . ; } \
+	       >>$(VENV)/install.log 2>&1 ; } \
 	  || { tail -n 30 $(VENV)/install.log; exit 1; }
 	@touch $@
 

@@ -183,7 +183,7 @@ def test_the_layer_tables_at_224_list_the_reference_reports_totals(name, classes
         assert "[1, 512, 7, 7]" in table and "Linear: 1-10" in table  # layer4's map, then the 50-way head
 
 
-def test_a_convolution_on_a_1x1_map_computed_from_its_centre_tap_gives_the_same_numbers_and_gradients():
+def test_a_convolution_on_a_1x1_map_computed_from_its_centre_tap_gives_the_same_numbers_and_gradients(monkeypatch):
     torch.manual_seed(0)
     resnet = build_model("resnet18", 50)
     swapped = build_model("resnet18", 50)
@@ -201,3 +201,12 @@ def test_a_convolution_on_a_1x1_map_computed_from_its_centre_tap_gives_the_same_
     off_centre[:, :, 1, 1] = 0
     assert off_centre.abs().max() == 0 and swapped.layer4[1].conv1.weight.grad[:, :, 1, 1].abs().max() > 0
     torch.testing.assert_close(swapped(x), resnet(x), rtol=1e-4, atol=1e-5)
+    # ... and the swapped model never runs a full 3x3 kernel over a 1x1 map.
+    sides = []
+    full_kernel = torch.nn.Conv2d._conv_forward
+    monkeypatch.setattr(torch.nn.Conv2d, "_conv_forward",
+                        lambda self, x, w, b: sides.append((x.shape[-1], w.shape[-1])) or full_kernel(self, x, w, b))
+    swapped(x)
+    assert (1, 3) not in sides and (2, 3) in sides  # layer4's first 3x3 (stride 2) still sees 2x2 maps
+    resnet(x)
+    assert (1, 3) in sides

@@ -174,8 +174,17 @@ def test_starting_from_a_run_that_is_not_trained_is_refused_before_any_work(tiny
     assert not (tmp_path / "child").exists()
 
 
-def test_precision_auto_is_fp32_where_the_kernels_are_held_below_native_bf16(monkeypatch):
-    # As when measuring what an AVX2-only CPU does: bf16 would be emulated there, 8x slower.
-    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
-    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+@pytest.mark.parametrize("capability, isa, native", [("AVX512", None, True), ("AVX512", "AVX512_CORE_AMX", True),
+                                                      ("AVX512", "AVX512_CORE_FP16", True), ("AVX512", "AVX2", False),
+                                                      ("AVX512", "AVX512_CORE_VNNI", False), ("AVX2", None, False)])
+def test_precision_auto_is_fp32_where_the_kernels_are_held_below_native_bf16(monkeypatch, capability, isa, native):
+    # A CPU with AMX, its kernels held (or not) as when measuring what an AVX2-only CPU does:
+    # bf16 would be emulated there, 8x slower than fp32.
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    if isa is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa)
+    assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if native else "fp32")
     assert resolve_precision("bf16", torch.device("cpu")) == "bf16"  # asked for by name: kept

@@ -31,13 +31,15 @@ def resolve_device(name="auto"):
     return device
 
 
+ONEDNN_ISAS_WITHOUT_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
+
+
 def cpu_has_native_bf16():
     """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX tiles) and torch may use them.
     Kernels held below them (ATEN_CPU_CAPABILITY=avx2 or ONEDNN_MAX_CPU_ISA=AVX2, as when
     measuring what an AVX2-only CPU would do) emulate bf16, about 8x slower than fp32."""
-    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
-    if torch.backends.cpu.get_cpu_capability() != "AVX512" or not (isa in ("ALL", "DEFAULT") or "BF16" in isa
-                                                                     or "AMX" in isa):
+    held = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper() in ONEDNN_ISAS_WITHOUT_BF16
+    if held or torch.backends.cpu.get_cpu_capability() != "AVX512":
         return False
     try:
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
