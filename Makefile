@@ -18,7 +18,7 @@ DATA_ARG = $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 .PHONY: setup test runs report check report-pdf lab bench
 
 # Reinstall only when the requirements or the package metadata changed: near-instant otherwise.
-# uv installs the pinned set in about 20 s (pip: about 100 s for the same ~6 GB of CUDA torch
+# uv installs the pinned set in about 30 s (pip: about 100 s for the same ~6 GB of CUDA torch
 # wheels, mostly unpacking). uv reads its own settings, not pip's (a mirror: UV_DEFAULT_INDEX,
 # UV_FIND_LINKS, SSL_CERT_FILE); INSTALLER=pip uses pip, which also takes over when uv fails.
 INSTALLER ?= uv
