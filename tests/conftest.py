@@ -254,7 +254,8 @@ def report(tmp_path_factory):
 # --- `make test` runs on 2 pytest-xdist workers (`-n 2 --dist loadgroup`) -------------------------
 # Tests that share an expensive session fixture, or a folder under runs/, go to one worker: each
 # worker would otherwise build its own copy (the smoke report: a minute and a half) or race the
-# other for the folder. A test joins the group of the first such fixture it uses, or of its module.
+# other for the folder. A test joins the group of the first fixture listed below that it uses, or of
+# its module.
 FIXTURE_GROUPS = {"report": "smoke_report", "torch_home": "stand_in_weights", "tiny_cls_run": "trained_resnet18"}
 MODULE_GROUPS = {"test_graph": "ray_profile"}  # its tests share runs/smoke-dry
 
@@ -263,7 +264,7 @@ MODULE_GROUPS = {"test_graph": "ray_profile"}  # its tests share runs/smoke-dry
 def pytest_collection_modifyitems(items):
     for item in items:
         group = next((g for f, g in FIXTURE_GROUPS.items() if f in item.fixturenames),
-                     MODULE_GROUPS.get(item.module.__name__))
+                     MODULE_GROUPS.get(item.path.stem))
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
 
@@ -271,7 +272,8 @@ def pytest_collection_modifyitems(items):
 def pytest_configure(config):
     """pytest-xdist 3.8 loses the groups on pytest 9.2 (pytest-xdist#1386): say so, rather than
     build the smoke report twice, in two workers racing for runs/smoke."""
-    if config.getoption("dist", "no") == "loadgroup" and version.parse(pytest.__version__) >= version.parse("9.2"):
+    config.addinivalue_line("markers", "xdist_group(name): tests that pytest-xdist runs on one worker")
+    if config.getoption("dist", "no") == "loadgroup" and version.parse(pytest.__version__).release >= (9, 2):
         import xdist
 
         if version.parse(xdist.__version__) <= version.parse("3.8.0"):
@@ -281,6 +283,6 @@ def pytest_configure(config):
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # The workers share the cores: one worker's kernels, and the processes it starts, use its share.
-    share = str(max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+    share = str(max(1, len(os.sched_getaffinity(0)) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
     torch.set_num_threads(int(share))
     os.environ["OMP_NUM_THREADS"] = share

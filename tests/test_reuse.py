@@ -49,6 +49,7 @@ def test_a_second_process_asking_for_a_run_in_training_waits_then_reuses_it(tiny
     assert said[1].endswith("reusing it") and len(record.history) == 4
 
 
+@pytest.mark.xdist_group("smoke_report")  # it reads runs/smoke, which the smoke report's build replaces
 def test_a_batch_build_refuses_a_run_that_is_not_trained_and_names_it():
     with pytest.raises(RunNotTrained, match=r"run fcn16s is not trained with its current params .* `hw2 runs`"):
         load_runs("smoke", ["fcn16s"], train_missing=False, overrides=["lr=0.123"], log=quiet)
