@@ -250,7 +250,6 @@ def report(tmp_path_factory):
     return rebuilt, started, fresh, figures
 
 
-
 # --- `make test` runs on 2 pytest-xdist workers (`-n 2 --dist loadgroup`) -------------------------
 # Tests that share an expensive session fixture, or a folder under runs/, go to one worker: each
 # worker would otherwise build its own copy (the smoke report: a minute and a half) or race the

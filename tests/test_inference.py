@@ -107,7 +107,7 @@ def test_classify_refuses_a_segmentation_checkpoint(tiny_seg_run, tmp_path):
 
 def test_a_bf16_run_keeps_16_bit_weights_that_score_exactly_what_training_recorded(tiny_seg_root, tmp_path):
     # 32 px and one step: bf16 is emulated on CPUs without AVX512-BF16 (2 steps at 64 px took 36 s
-    # held to AVX2, this about 3 s)
+    # of the suite held to AVX2; this takes 4.9 s on one such core)
     record = train(tiny(tiny_seg_root, tmp_path / "r", precision="bf16", epochs=1, image_size=32, limit=4), log=quiet)
     state = load_checkpoint(tmp_path / "r" / "kept.pt")
     assert state["model"]["head.0.weight"].dtype == torch.bfloat16
