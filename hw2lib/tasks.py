@@ -17,11 +17,16 @@ import torch
 
 from .data.datasets import classification_files, load_classification, load_segmentation, pair_tiles
 from .data.label_specs import get_spec
-from .data.metrics import (class_shares, confusion_matrices, confusion_matrix, overall_accuracy,
-                           per_class_accuracy, pooled_accuracy, pooled_miou, scores)
+from .data.metrics import (BOUNDARY_WIDTH, banded_confusion_matrices, class_shares, confusion_matrix,
+                           overall_accuracy, per_class_accuracy, pooled_accuracy, pooled_miou, scores)
 from .losses import Loss
 
 COLLAPSE_SHARE = 0.95  # a run that predicts one class for this share of its items has collapsed
+
+
+def boundary_key(width):
+    """The name of a saved evaluation's per-tile confusion matrices of the boundary band `width`."""
+    return f"boundary_{width}_cms"
 
 
 @dataclass
@@ -91,7 +96,8 @@ class Segmentation(Task):
         self.spec = get_spec(settings.task.classes)
         self.num_classes = self.spec.num_classes
         self.class_names = list(self.spec.class_names)
-        self.item_shape = (self.num_classes, self.num_classes)  # a confusion matrix per tile
+        # Per tile, the confusion matrices of its pixels outside and inside the boundary band.
+        self.item_shape = (2, self.num_classes, self.num_classes)
         self.loss_name = settings.task.loss
         self.snapshot_ids = list(settings.task.snapshot_ids)
         self.snapshot_epochs = list(settings.task.snapshot_epochs)
@@ -130,12 +136,14 @@ class Segmentation(Task):
         return predictor.logits(images, size=targets.shape[-2:])
 
     def item_results(self, targets, preds):
-        """One confusion matrix per tile: (N, C, C)."""
-        return confusion_matrices(targets, preds, self.num_classes)
+        """Per tile, the confusion matrices outside and inside its boundary band: (N, 2, C, C)."""
+        return torch.stack(banded_confusion_matrices(targets, preds, self.num_classes), 1)
 
     def summarise(self, items, ids):
-        """(the set's confusion matrix, the per-item arrays saved for the bootstrap)."""
-        return items.sum(0), {"ids": np.array(ids), "cms": items}
+        """(the set's confusion matrix, the per-item arrays saved for the bootstrap: each tile's
+        confusion matrix, and that of its boundary band for the boundary study)."""
+        cms = items.sum(1)
+        return cms.sum(0), {"ids": np.array(ids), "cms": cms, boundary_key(BOUNDARY_WIDTH): items[:, 1]}
 
     def scores(self, cm):
         """The history row's validation scores (official mIoU at native size, and more)."""

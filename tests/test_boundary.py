@@ -7,6 +7,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from conftest import tiny
 from hw2lib.analysis.boundary import boundary_study
 from hw2lib.data.label_specs import get_spec
+from hw2lib.data.metrics import confusion_matrix
+from hw2lib.engine.inference import load_trained, predicted_masks
 from hw2lib.engine.record import RunRecord
 from hw2lib.engine.run_dir import RunDir
 from hw2lib.errors import ConfigError
@@ -65,6 +67,25 @@ def test_subset_scores_and_gains_of_constant_models_are_the_hand_computed_ones(t
         assert study.score(label, "all") == pytest.approx(constant_miou(masks, np.ones_like(band), cls))
     gain = study.gain("building", "land", "boundary")
     assert gain.estimate == pytest.approx(constant_miou(masks, band, 1) - constant_miou(masks, band, 0))
+
+
+def test_validation_saves_the_boundary_split_that_predicting_again_gives(tiny_seg_run):
+    """The study at width 7 reads the split the training's validation saved with the kept epoch;
+    it must equal the kept checkpoint's predictions scored on an independently written band."""
+    run = RunDir(tiny_seg_run)
+    record = run.record()
+    study = boundary_study({"fcn8s": Run("fcn8s", record.settings, record)}, width=7)
+    predictor = load_trained(run.checkpoint("kept"))
+    val = make_task(record.settings).load_validation()
+    truth = val.targets.numpy()
+    preds = predicted_masks(predictor, val.images, truth.shape[-2:])
+    band = np.stack([near_a_change(m, 7) for m in truth])
+    assert band.any() and (~band).any()
+    assert study.boundary_share == pytest.approx(band.mean())
+    for subset, keep in (("boundary", band), ("interior", ~band)):
+        expected = [confusion_matrix(t[k], p[k], 6) for t, p, k in zip(truth, preds, keep)]
+        assert np.array_equal(study.trainings("fcn8s", subset)[0]["cms"], np.stack(expected))
+    assert not (run.path / "evaluation" / "kept_boundary_7.npz").exists()  # nothing was predicted again
 
 
 def test_runs_validated_on_other_tiles_are_refused(tiny_seg_root, tmp_path):

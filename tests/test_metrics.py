@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from hw2lib.data.label_specs import get_spec
-from hw2lib.data.metrics import (class_shares, confusion_matrices, confusion_matrix, iou, mean_iou,
-                                 overall_accuracy, per_class_accuracy, pooled_miou, scores)
+from hw2lib.data.metrics import (banded_confusion_matrices, boundary_band, class_shares, confusion_matrices,
+                                 confusion_matrix, iou, mean_iou, overall_accuracy, per_class_accuracy, pooled_miou,
+                                 scores)
 from official_miou import mean_iou_score
 
 
@@ -82,6 +83,22 @@ def test_confusion_matrices_give_one_matrix_per_item_in_numpy_and_torch():
         np.testing.assert_array_equal(stacked[k], confusion_matrix(labels[k], preds[k], 7))
     torch_stack = confusion_matrices(torch.from_numpy(labels), torch.from_numpy(preds), 7)
     np.testing.assert_array_equal(torch_stack.numpy(), stacked)
+
+
+def test_banded_confusion_matrices_split_each_item_by_its_boundary_band_in_numpy_and_torch():
+    rng = np.random.default_rng(6)
+    labels = np.repeat(np.repeat(rng.integers(0, 6, (3, 4, 3)), 10, 1), 10, 2)  # 10x10 blocks: real regions
+    preds = np.where(rng.random(labels.shape) < 0.7, labels, rng.integers(0, 6, labels.shape))
+    outside, inside = banded_confusion_matrices(labels, preds, 6, width=5)
+    band = np.stack([boundary_band(m, 5) for m in labels])
+    assert band.any() and (~band).any()
+    for k in range(3):
+        np.testing.assert_array_equal(inside[k], confusion_matrix(labels[k][band[k]], preds[k][band[k]], 6))
+        np.testing.assert_array_equal(outside[k], confusion_matrix(labels[k][~band[k]], preds[k][~band[k]], 6))
+    t_outside, t_inside = banded_confusion_matrices(torch.from_numpy(labels), torch.from_numpy(preds), 6, width=5)
+    np.testing.assert_array_equal(t_inside.numpy(), inside)
+    np.testing.assert_array_equal(t_outside.numpy(), outside)
+    np.testing.assert_array_equal(boundary_band(torch.from_numpy(labels), 5).numpy(), band)
 
 
 def test_iou_of_a_stack_equals_the_iou_of_each_matrix():

@@ -49,6 +49,7 @@ def test_run_folder_has_weights_record_evaluations_and_snapshots(tiny_seg_run):
     best = run.evaluation("kept")
     assert best["cms"].shape == (4, 6, 6) and list(best["ids"]) == ["0000", "0001", "0002", "0003"]
     assert np.array_equal(best["cms"].sum(0), record.kept_confusion())
+    assert best["boundary_7_cms"].shape == (4, 6, 6) and 0 < best["boundary_7_cms"].sum() < best["cms"].sum()
 
 
 def test_snapshot_at_an_epoch_not_asked_for_is_absent(tiny_seg_root, tmp_path):

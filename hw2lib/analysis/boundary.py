@@ -5,9 +5,10 @@ masks' native size). Each subset's mIoU averages the scored classes labelled in 
 in a bootstrap resample, in that resample's tiles), the same for every model compared, so a class
 a model merely predicts never changes what is averaged. Per-tile confusion matrices of each
 subset, for every training of a run, make the gains comparable with the two-level bootstrap of
-`evidence.py`. They are saved in the run folder (`evaluation/kept_boundary_<width>.npz`, with the
-digest of the kept weights they were computed from) the first time, so the notebooks and the
-page's summary compute them once.
+`evidence.py`. Validation saves them for the band of width `BOUNDARY_WIDTH` (7) with every kept
+epoch, so a study at that width predicts nothing; another width predicts each training's
+validation split once and saves the result in the run folder (`evaluation/kept_boundary_<width>.npz`,
+with the digest of the kept weights it was computed from).
 """
 from dataclasses import dataclass
 
@@ -15,10 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data.metrics import boundary_band, confusion_matrices
+from ..data.metrics import BOUNDARY_WIDTH, banded_confusion_matrices
 from ..engine.inference import load_trained, predicted_masks
 from ..errors import ConfigError
-from ..tasks import make_task
+from ..tasks import boundary_key, make_task
 from .evidence import difference_of_differences, miou_statistic, paired_bootstrap
 
 SUBSETS = ("boundary", "interior", "all")
@@ -59,40 +60,42 @@ class BoundaryStudy:
                                           self.statistic(), noun="tile")
 
 
-def _subset_items(predictor, val, width):
-    """{subset: {"ids", "cms"}} of one model on its validation split, and the boundary share."""
-    truth = val.targets.to(predictor.device).long()
-    bands = torch.from_numpy(np.stack([boundary_band(m, width) for m in val.targets.numpy()]))
-    bands = bands.to(predictor.device)
-    preds = torch.from_numpy(predicted_masks(predictor, val.images, truth.shape[-2:])).to(predictor.device).long()
-    n, ids = predictor.task.num_classes, np.array(val.ids)
-    subsets = {"boundary": bands, "interior": ~bands, "all": torch.ones_like(bands)}
-    # Pixels outside a subset are routed to an extra class and cut off afterwards.
-    out = {name: {"ids": ids, "cms": confusion_matrices(torch.where(keep, truth, n), torch.where(keep, preds, n),
-                                                        n + 1)[:, :n, :n].cpu().numpy()}
-           for name, keep in subsets.items()}
-    return out, float(bands.float().mean())
-
-
-def subset_items(run, width, loaded):
-    """({subset: {"ids", "cms"}}, boundary share) of one training's kept checkpoint on its
-    validation split (as its own settings load it), from the run folder when saved before."""
+def _predicted_band(run, width, loaded):
+    """{"ids", "cms", boundary_key(width)} of a training's kept checkpoint, predicted again on its
+    validation split (as its own settings load it) and saved, for a band validation did not split by."""
     tag, digest = f"kept_boundary_{width}", run.record.kept_digest() or ""
     if (run.dir.path / "evaluation" / f"{tag}.npz").is_file():
         saved = run.dir.evaluation(tag)
         if str(saved["kept_sha256"]) == digest:  # saved for these very weights
-            return {s: {"ids": saved["ids"], "cms": saved[s]} for s in SUBSETS}, float(saved["boundary_share"])
+            return saved
     s = run.settings
     key = (s.place.data_root, s.task.image_size, s.data.val_limit, s.task.snapshot_ids)
     if key not in loaded:
         loaded[key] = make_task(s).load_validation()
-    items, share = _subset_items(load_trained(run.dir.checkpoint("kept")), loaded[key], width)
-    run.dir.save_evaluation(tag, ids=items["all"]["ids"], boundary_share=share, kept_sha256=digest,
-                            **{k: items[k]["cms"] for k in SUBSETS})
-    return items, share
+    val, predictor = loaded[key], load_trained(run.dir.checkpoint("kept"))
+    truth = val.targets.to(predictor.device).long()
+    preds = torch.from_numpy(predicted_masks(predictor, val.images, truth.shape[-2:])).to(predictor.device).long()
+    outside, inside = (m.cpu().numpy() for m in banded_confusion_matrices(truth, preds, predictor.task.num_classes,
+                                                                          width))
+    saved = {"ids": np.array(val.ids), "cms": outside + inside, boundary_key(width): inside, "kept_sha256": digest}
+    run.dir.save_evaluation(tag, **saved)
+    return saved
 
 
-def boundary_study(runs, width=7):
+def subset_items(run, width, loaded):
+    """({subset: {"ids", "cms"}}, boundary share) of one training's kept checkpoint. Validation
+    saved each tile's confusion matrix split by the band of width `BOUNDARY_WIDTH` with the kept
+    epoch (`evaluation/kept.npz`); another width predicts the split again, once."""
+    saved = run.dir.path / "evaluation" / "kept.npz"
+    kept = run.dir.evaluation("kept") if saved.is_file() else {}
+    if boundary_key(width) not in kept:
+        kept = _predicted_band(run, width, loaded)
+    inside, every = kept[boundary_key(width)], kept["cms"]
+    cms = {"boundary": inside, "interior": every - inside, "all": every}
+    return {k: {"ids": kept["ids"], "cms": v} for k, v in cms.items()}, float(inside.sum() / every.sum())
+
+
+def boundary_study(runs, width=BOUNDARY_WIDTH):
     """Per-tile boundary/interior/all confusion matrices of every training (each run and its
     seed repeats) at its kept checkpoint, on the validation split as that run's own settings
     load it; every run must cover the same tiles. `runs` maps a label to a `Run`."""
@@ -110,6 +113,6 @@ def boundary_study(runs, width=7):
     return BoundaryStudy(study, scored, share, width)
 
 
-def boundary_difference(runs, better, worse, width=7):
+def boundary_difference(runs, better, worse, width=BOUNDARY_WIDTH):
     """`better` minus `worse` on boundary pixels, with its two-level interval (a "finer" claim)."""
     return boundary_study({worse: runs[worse], better: runs[better]}, width).gain(worse, better, "boundary")

@@ -14,6 +14,10 @@ import warnings
 
 import numpy as np
 
+# The boundary band that validation splits every tile's confusion matrix by (`evaluation/*.npz`),
+# so the boundary study reads it instead of predicting again (analysis/boundary.py).
+BOUNDARY_WIDTH = 7
+
 
 def _check_range(values, num_classes, what):
     """Refuse a class index outside 0..n-1: it would silently land in another class's cell.
@@ -132,22 +136,33 @@ def class_shares(cm, axis):
 
 
 def boundary_band(mask, width=5):
-    """Boolean (H, W): pixels within `width` // 2 of a change of class (a square neighbourhood)."""
-    edge = np.zeros(mask.shape, dtype=bool)
-    vertical, horizontal = mask[:-1, :] != mask[1:, :], mask[:, :-1] != mask[:, 1:]
-    edge[:-1, :] |= vertical
-    edge[1:, :] |= vertical
-    edge[:, :-1] |= horizontal
-    edge[:, 1:] |= horizontal
-    grown = edge.copy()
+    """Boolean (..., H, W): pixels within `width` // 2 of a change of class (a square
+    neighbourhood), for one mask or a batch; numpy in, numpy out, a torch tensor stays on its device."""
+    edge = mask != mask  # all False, shaped and placed like `mask`
+    vertical, horizontal = mask[..., :-1, :] != mask[..., 1:, :], mask[..., :, :-1] != mask[..., :, 1:]
+    edge[..., :-1, :] |= vertical
+    edge[..., 1:, :] |= vertical
+    edge[..., :, :-1] |= horizontal
+    edge[..., :, 1:] |= horizontal
+    grown = edge | edge  # a copy
     for s in range(1, width // 2 + 1):  # dilate rows, then columns, one shift at a time
-        grown[s:, :] |= edge[:-s, :]
-        grown[:-s, :] |= edge[s:, :]
-    out = grown.copy()
+        grown[..., s:, :] |= edge[..., :-s, :]
+        grown[..., :-s, :] |= edge[..., s:, :]
+    out = grown | grown
     for s in range(1, width // 2 + 1):
-        out[:, s:] |= grown[:, :-s]
-        out[:, :-s] |= grown[:, s:]
+        out[..., :, s:] |= grown[..., :, :-s]
+        out[..., :, :-s] |= grown[..., :, s:]
     return out
+
+
+def banded_confusion_matrices(labels, preds, num_classes, width=BOUNDARY_WIDTH):
+    """(outside, inside), each (N, C, C): per item, the confusion matrices of its pixels outside
+    and inside the boundary band of its labels (`boundary_band`); their sum is the item's
+    confusion matrix. One bincount over 2C classes: a pixel in the band counts as class + C in both."""
+    n = num_classes
+    band = boundary_band(labels, width) * n
+    cms = confusion_matrices(labels + band, preds + band, 2 * n)
+    return cms[:, :n, :n], cms[:, n:, n:]
 
 
 def scores(cm, spec):
