@@ -1,3 +1,4 @@
+import copy
 import urllib.error
 
 import pytest
@@ -5,7 +6,7 @@ import torch
 
 from hw2lib.errors import ConfigError, WeightsUnavailable
 from hw2lib.models import MODELS, build_model, count_parameters, layer_table
-from hw2lib.models.centre_tap import CentreTapConv2d, centre_tap_convs
+from hw2lib.models.one_window import OneWindowConv2d, one_window_convs
 from hw2lib.models.vgg import vgg16_layers
 
 # The reference report's layer tables (hw2/src/models/p1_model.txt, p2_model_baseline.txt, p2_model_improved.txt).
@@ -183,30 +184,47 @@ def test_the_layer_tables_at_224_list_the_reference_reports_totals(name, classes
         assert "[1, 512, 7, 7]" in table and "Linear: 1-10" in table  # layer4's map, then the 50-way head
 
 
-def test_a_convolution_on_a_1x1_map_computed_from_its_centre_tap_gives_the_same_numbers_and_gradients(monkeypatch):
+def test_resnet18_at_32px_computes_its_one_window_convolutions_as_matrix_products(monkeypatch):
     torch.manual_seed(0)
     resnet = build_model("resnet18", 50)
     swapped = build_model("resnet18", 50)
     swapped.load_state_dict(resnet.state_dict())
-    centre_tap_convs(swapped)
-    assert type(swapped.layer4[1].conv1) is CentreTapConv2d and type(swapped.conv1) is torch.nn.Conv2d  # 7x7, stride 2
+    one_window_convs(swapped)
+    assert type(swapped.layer4[1].conv1) is OneWindowConv2d and type(swapped.layer4[0].downsample[0]) is torch.nn.Conv2d
     assert swapped.state_dict().keys() == resnet.state_dict().keys()
-    x = torch.randn(4, 3, 32, 32)  # layer4 sees 1x1 maps
+    x = torch.randn(4, 3, 32, 32)  # layer4 sees 1x1 maps, its first convolution 2x2 ones
     for model in (resnet, swapped):  # eval: batch norm over 4 values per channel would amplify rounding
         model.eval()(x).square().sum().backward()
     grads = {name: p.grad for name, p in resnet.named_parameters()}
     for name, p in swapped.named_parameters():
         torch.testing.assert_close(p.grad, grads[name], rtol=1e-4, atol=1e-5)
-    off_centre = swapped.layer4[1].conv1.weight.grad.clone()
-    off_centre[:, :, 1, 1] = 0
-    assert off_centre.abs().max() == 0 and swapped.layer4[1].conv1.weight.grad[:, :, 1, 1].abs().max() > 0
+    for conv, used in ((swapped.layer4[1].conv1, (1, 2)), (swapped.layer4[0].conv1, (1, 3))):
+        unused = conv.weight.grad.clone()
+        unused[:, :, used[0]:used[1], used[0]:used[1]] = 0
+        assert unused.abs().max() == 0 and conv.weight.grad.abs().max() > 0
     torch.testing.assert_close(swapped(x), resnet(x), rtol=1e-4, atol=1e-5)
-    # ... and the swapped model never runs a full 3x3 kernel over a 1x1 map.
-    sides = []
+    # ... and the swapped model runs no 3x3 kernel whose one output window covers its input.
+    seen = []
     full_kernel = torch.nn.Conv2d._conv_forward
-    monkeypatch.setattr(torch.nn.Conv2d, "_conv_forward",
-                        lambda self, x, w, b: sides.append((x.shape[-1], w.shape[-1])) or full_kernel(self, x, w, b))
+    monkeypatch.setattr(torch.nn.Conv2d, "_conv_forward", lambda self, x, w, b: seen.append(
+        (x.shape[-1], w.shape[-1], self.stride[0])) or full_kernel(self, x, w, b))
     swapped(x)
-    assert (1, 3) not in sides and (2, 3) in sides  # layer4's first 3x3 (stride 2) still sees 2x2 maps
+    assert (1, 3, 1) not in seen and (2, 3, 2) not in seen and (2, 3, 1) in seen  # layer3's 2x2 maps stay
     resnet(x)
-    assert (1, 3) in sides
+    assert (1, 3, 1) in seen and (2, 3, 2) in seen
+
+
+@pytest.mark.parametrize("groups, stride, side", [(1, 1, 1), (4, 1, 1), (4, 2, 2), (1, 2, 1), (4, 1, 3)])
+def test_a_one_window_convolution_matches_nn_conv2d_grouped_or_not(groups, stride, side):
+    """ResNeXt's grouped convolutions too; a 3x3 map (several windows) takes the ordinary path."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(8, 16, 3, stride=stride, padding=1, groups=groups)
+    swapped = one_window_convs(copy.deepcopy(conv))
+    assert type(swapped) is OneWindowConv2d
+    x = torch.randn(5, 8, side, side, requires_grad=True)
+    y, y_swapped = conv(x), swapped(x)
+    torch.testing.assert_close(y_swapped, y)
+    grad = torch.randn_like(y)
+    expected = torch.autograd.grad(y, (x, conv.weight, conv.bias), grad)
+    for got, want in zip(torch.autograd.grad(y_swapped, (x, swapped.weight, swapped.bias), grad), expected):
+        torch.testing.assert_close(got, want)

@@ -25,7 +25,7 @@ from ..data.images import read_rgb, resize, write_png
 from ..data.metrics import scores
 from ..errors import CheckpointError, DataError
 from ..models import build_model
-from ..models.centre_tap import centre_tap_convs
+from ..models.one_window import one_window_convs
 from ..models.classifiers import feature_map, last_layer
 from ..settings import RunSettings
 from ..tasks import Split, make_task
@@ -70,9 +70,9 @@ def predicted_classes(logits):
 
 
 def placed(model, device, channels_last):
-    """`model` on `device` in the memory format its run trains in, its convolutions that only
-    use their centre tap on 1x1 maps computed as such (`models/centre_tap.py`)."""
-    model = centre_tap_convs(model).to(device)
+    """`model` on `device` in the memory format its run trains in, its convolutions with one
+    output window over the whole input computed as matrix products (`models/one_window.py`)."""
+    model = one_window_convs(model).to(device)
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 

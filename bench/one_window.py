@@ -1,9 +1,10 @@
-"""A training step of ResNet18 at 32 px with and without `centre_tap_convs`, side by side.
+"""A training step of ResNet18 at 32 px with and without `one_window_convs`, side by side.
 
-    .venv/bin/python bench/centre_tap.py [--steps 8] [--batch 128]
-    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 .venv/bin/python bench/centre_tap.py   # as on an AVX2-only CPU
+    .venv/bin/python bench/one_window.py [--steps 8] [--batch 128]
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 .venv/bin/python bench/one_window.py   # as on an AVX2-only CPU
 
-At 32 px ResNet18's layer4 works on 1x1 maps, where a 3x3 convolution only uses its centre tap.
+At 32 px ResNet18's layer4 works on 1x1 maps (its first convolution maps 2x2 to 1x1): each of
+these 3x3 convolutions has one output window covering its input, a matrix product.
 Both models start from the same weights and take the same steps (channels_last, fused AdamW, fp32,
 as the sample profile trains); the steps alternate between the two so that a busy machine slows
 both alike. Prints the CPU, each model's median step time, and the ratio.
@@ -17,7 +18,7 @@ import torch
 from hw2lib.engine.provenance import cpu_name
 from hw2lib.engine.runtime import make_optimizer
 from hw2lib.models import build_model
-from hw2lib.models.centre_tap import centre_tap_convs
+from hw2lib.models.one_window import one_window_convs
 from hw2lib.settings import TrainingSettings
 
 
@@ -43,7 +44,7 @@ def main():
     plain = build_model("resnet18", 50)
     swapped = build_model("resnet18", 50)
     swapped.load_state_dict(plain.state_dict())
-    steps = {"nn.Conv2d": trainer(plain, args.batch), "centre tap": trainer(centre_tap_convs(swapped), args.batch)}
+    steps = {"nn.Conv2d": trainer(plain, args.batch), "one window": trainer(one_window_convs(swapped), args.batch)}
     times = {name: [] for name in steps}
     for i in range(args.steps + 2):  # two warm-up steps each
         for name, step in steps.items():
@@ -56,7 +57,7 @@ def main():
     median = {name: statistics.median(t) * 1000 for name, t in times.items()}
     for name, ms in median.items():
         print(f"  {name:11s} {ms:7.1f} ms a step")
-    print(f"  ratio: the centre tap takes {median['centre tap'] / median['nn.Conv2d']:.2f}x the time of nn.Conv2d")
+    print(f"  ratio: one window takes {median['one window'] / median['nn.Conv2d']:.2f}x the time of nn.Conv2d")
 
 
 if __name__ == "__main__":
