@@ -88,8 +88,12 @@ class Loss(nn.Module):
         out = torch.zeros(4, dtype=torch.float64, device=logits.device)
         if "ce" in self.parts:
             out[0] = self._cross_entropy(logits, labels, "sum").double()
-            counted = labels[labels != self.ignore_index]
-            out[1] = counted.numel() if self.weight is None else self.weight[counted].double().sum()
+            # Labels per class, in one bincount: indexing the weights by 512x512 labels took 0.1 s
+            # of a sample FCN's 0.7 s validation (labels are 0..C-1; ignore_index may be one of them).
+            counts = labels.reshape(-1).bincount(minlength=logits.shape[1]).double()
+            if 0 <= self.ignore_index < len(counts):
+                counts[self.ignore_index] = 0
+            out[1] = counts.sum() if self.weight is None else counts @ self.weight.double()
         if "lovasz" in self.parts:
             out[2] = sum(self._lovasz(logits[i:i + 1], labels[i:i + 1]).double() for i in range(len(labels)))
         out[3] = len(labels)

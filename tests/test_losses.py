@@ -41,6 +41,18 @@ def test_ce_weights_ignore_and_sum():
     torch.testing.assert_close(both, F.cross_entropy(logits, labels) + 0.5 * lovasz_softmax(logits.softmax(1), labels))
 
 
+@pytest.mark.parametrize("weights", [None, [1.0, 3.0, 0.5, 0.1]])
+@pytest.mark.parametrize("ignore", [None, 2])
+def test_the_validation_loss_from_sums_is_the_weighted_cross_entropy_that_ignores_the_ignored_class(weights, ignore):
+    torch.manual_seed(0)
+    logits, labels = torch.randn(6, 4, 8, 8), torch.randint(0, 4, (6, 8, 8))
+    loss = Loss("ce", class_weights=weights, ignore_index=ignore)
+    expected = F.cross_entropy(logits, labels, weight=None if weights is None else torch.tensor(weights),
+                               ignore_index=-100 if ignore is None else ignore)
+    assert loss.value(loss.sums(logits[:2], labels[:2]) + loss.sums(logits[2:], labels[2:])) == pytest.approx(
+        expected.item(), rel=1e-6)
+
+
 @pytest.mark.parametrize("kind", ["ce", "lovasz", "ce+lovasz"])
 def test_the_validation_loss_does_not_depend_on_the_batching(kind):
     torch.manual_seed(0)
