@@ -66,7 +66,7 @@ def _predicted_band(run, width, loaded):
     tag, digest = f"kept_boundary_{width}", run.record.kept_digest() or ""
     if (run.dir.path / "evaluation" / f"{tag}.npz").is_file():
         saved = run.dir.evaluation(tag)
-        if str(saved["kept_sha256"]) == digest:  # saved for these very weights
+        if str(saved["kept_sha256"]) == digest and boundary_key(width) in saved:  # for these very weights
             return saved
     s = run.settings
     key = (s.place.data_root, s.task.image_size, s.data.val_limit, s.task.snapshot_ids)
