@@ -52,7 +52,7 @@ def test_ddp_stopped_mid_epoch_resumes_to_the_unbroken_run(tmp_path):
     copy_tiles(DUBAI / "train", root / "train", [f"{i:04d}" for i in range(0, 96, 2)])  # 24 steps per rank
     copy_tiles(DUBAI / "validation", root / "validation", [f"{i:04d}" for i in range(4)])
     changes = {"model": "fcn8s", "data_root": str(root), "epochs": 2, "batch_size": 1, "augment": ["flip", "rot90"],
-               "snapshot_ids": [], "snapshot_epochs": [], "checkpoint_minutes": 1000}
+               "snapshot_ids": [], "snapshot_epochs": [], "checkpoint_minutes": 1000, "image_size": 32}
     whole = torchrun(tmp_path / "whole", 29519, **changes)
     (tmp_path / "script.py").write_text(SIGNAL_AT_STEP)  # each rank signals itself
     stopped = torchrun(tmp_path / "broken", 29520, script=tmp_path / "script.py", env={"AT": "29", "SIGNAL": "SIGTERM"},
