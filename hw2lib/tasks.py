@@ -141,7 +141,8 @@ class Segmentation(Task):
 
     def summarise(self, items, ids):
         """(the set's confusion matrix, the per-item arrays saved for the bootstrap: each tile's
-        confusion matrix, and that of its boundary band for the boundary study)."""
+        confusion matrix, and that of its boundary band for the boundary study, which reads the
+        kept epoch's; the final epoch's is saved alike, as the same function writes both)."""
         cms = items.sum(1)
         return cms.sum(0), {"ids": np.array(ids), "cms": cms, boundary_key(BOUNDARY_WIDTH): items[:, 1]}
 

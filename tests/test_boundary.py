@@ -86,6 +86,16 @@ def test_validation_saves_the_boundary_split_that_predicting_again_gives(tiny_se
         expected = [confusion_matrix(t[k], p[k], 6) for t, p, k in zip(truth, preds, keep)]
         assert np.array_equal(study.trainings("fcn8s", subset)[0]["cms"], np.stack(expected))
     assert not (run.path / "evaluation" / "kept_boundary_7.npz").exists()  # nothing was predicted again
+    # Another width predicts once, saves, and the next study reads what was saved.
+    five = boundary_study({"fcn8s": Run("fcn8s", record.settings, record)}, width=5)
+    saved = run.path / "evaluation" / "kept_boundary_5.npz"
+    band5 = np.stack([near_a_change(m, 5) for m in truth])
+    assert saved.is_file() and five.boundary_share == pytest.approx(band5.mean())
+    assert five.boundary_share < study.boundary_share
+    written = saved.stat().st_mtime_ns
+    again = boundary_study({"fcn8s": Run("fcn8s", record.settings, record)}, width=5)
+    assert saved.stat().st_mtime_ns == written
+    assert np.array_equal(again.trainings("fcn8s", "boundary")[0]["cms"], five.trainings("fcn8s", "boundary")[0]["cms"])
 
 
 def test_runs_validated_on_other_tiles_are_refused(tiny_seg_root, tmp_path):

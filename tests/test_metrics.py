@@ -62,6 +62,9 @@ def test_confusion_matrix_refuses_a_class_outside_the_range(bad):
     # uint8 arithmetic would have wrapped 7 * 7 + 0 = 49 into another cell without the check
     with pytest.raises(ValueError):
         confusion_matrix(np.array([37], np.uint8), np.array([0], np.uint8), 7)
+    # split by the boundary band, a class out of range would otherwise land in the other block
+    with pytest.raises(ValueError, match="outside 0..6"):
+        banded_confusion_matrices(torch.from_numpy(ok)[None, None], torch.from_numpy(bad)[None, None], 7)
 
 
 def test_scores_report_predicted_shares_so_a_collapse_is_visible():

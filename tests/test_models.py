@@ -214,17 +214,28 @@ def test_resnet18_at_32px_computes_its_one_window_convolutions_as_matrix_product
     assert (1, 3, 1) in seen and (2, 3, 2) in seen
 
 
-@pytest.mark.parametrize("groups, stride, side", [(1, 1, 1), (4, 1, 1), (4, 2, 2), (1, 2, 1), (4, 1, 3)])
-def test_a_one_window_convolution_matches_nn_conv2d_grouped_or_not(groups, stride, side):
-    """ResNeXt's grouped convolutions too; a 3x3 map (several windows) takes the ordinary path."""
+@pytest.mark.parametrize("kernel, padding, stride, groups, side, one", [
+    (3, 1, 1, 1, 1, True), (3, 1, 1, 4, 1, True), (3, 1, 2, 4, 2, True), (3, 1, 2, 1, 1, True),
+    ((3, 5), (1, 2), 1, 1, 1, True), (3, 0, 1, 1, 3, True), ((3, 1), (1, 0), 1, 2, 1, True),
+    (3, 1, 1, 4, 3, False), (3, 1, 1, 1, 2, False)])
+def test_a_one_window_convolution_matches_nn_conv2d_and_only_then_skips_it(monkeypatch, kernel, padding, stride,
+                                                                          groups, side, one):
+    """Grouped (ResNeXt) or not, square or not; a map with several windows takes the ordinary path."""
     torch.manual_seed(0)
-    conv = torch.nn.Conv2d(8, 16, 3, stride=stride, padding=1, groups=groups)
+    conv = torch.nn.Conv2d(8, 16, kernel, stride=stride, padding=padding, groups=groups)
     swapped = one_window_convs(copy.deepcopy(conv))
     assert type(swapped) is OneWindowConv2d
     x = torch.randn(5, 8, side, side, requires_grad=True)
-    y, y_swapped = conv(x), swapped(x)
+    ordinary = []
+    full_kernel = torch.nn.Conv2d._conv_forward
+    monkeypatch.setattr(torch.nn.Conv2d, "_conv_forward", lambda self, *a: ordinary.append(self) or full_kernel(self, *a))
+    y_swapped = swapped(x)
+    assert (swapped in ordinary) is not one
+    y = conv(x)
     torch.testing.assert_close(y_swapped, y)
     grad = torch.randn_like(y)
     expected = torch.autograd.grad(y, (x, conv.weight, conv.bias), grad)
     for got, want in zip(torch.autograd.grad(y_swapped, (x, swapped.weight, swapped.bias), grad), expected):
         torch.testing.assert_close(got, want)
+    with torch.autocast("cpu", torch.bfloat16):  # the bias keeps the product's dtype, as nn.Conv2d's does
+        assert swapped(x).dtype == conv(x).dtype == torch.bfloat16

@@ -160,6 +160,8 @@ def banded_confusion_matrices(labels, preds, num_classes, width=BOUNDARY_WIDTH):
     and inside the boundary band of its labels (`boundary_band`); their sum is the item's
     confusion matrix. One bincount over 2C classes: a pixel in the band counts as class + C in both."""
     n = num_classes
+    _check_range(labels, n, "labels")  # here: a class out of range would land in the other block
+    _check_range(preds, n, "predictions")
     band = boundary_band(labels, width) * n
     cms = confusion_matrices(labels + band, preds + band, 2 * n)
     return cms[:, :n, :n], cms[:, n:, n:]

@@ -25,8 +25,8 @@ from ..data.images import read_rgb, resize, write_png
 from ..data.metrics import scores
 from ..errors import CheckpointError, DataError
 from ..models import build_model
-from ..models.one_window import one_window_convs
 from ..models.classifiers import feature_map, last_layer
+from ..models.one_window import one_window_convs
 from ..settings import RunSettings
 from ..tasks import Split, make_task
 from .checkpoint import load_checkpoint
@@ -98,7 +98,7 @@ def load_trained(checkpoint, device="auto", task=None):
 class Evaluation:
     loss: float           # the loss of the whole split (see `Loss.sums`)
     cm: np.ndarray        # (C, C) confusion matrix over the split
-    items: dict           # per-item arrays for the bootstrap: "cms" (N, C, C), or "labels" + "preds"
+    items: dict           # per-item arrays: "cms" and "boundary_7_cms" (N, C, C), or "labels" + "preds"
 
 
 def evaluate_split(predictor, split, loss_fn, ddp=None):

@@ -20,17 +20,18 @@ class OneWindowConv2d(nn.Conv2d):
         h, w = x.shape[-2:]
         (kh, kw), (ph, pw), (sh, sw) = self.kernel_size, self.padding, self.stride
         one_window = (h + 2 * ph - kh) // sh == 0 and (w + 2 * pw - kw) // sw == 0
-        if not (one_window and ph + h <= kh and pw + w <= kw):
+        if x.dim() != 4 or not (one_window and ph + h <= kh and pw + w <= kw):
             return super().forward(x)
         g = self.groups
         taps = self.weight[:, :, ph:ph + h, pw:pw + w].reshape(g, self.out_channels // g, -1)
         y = torch.einsum("ngk,gok->ngo", x.reshape(len(x), g, -1), taps).reshape(len(x), -1)
-        y = y if self.bias is None else y + self.bias
+        y = y if self.bias is None else y + self.bias.to(y.dtype)  # under autocast, stay in its dtype
         return y[:, :, None, None]
 
 
 def _swappable(conv):
-    """Zero padding given in pixels, no dilation: then the taps over the input are a slice."""
+    """Zero padding given in pixels, no dilation: then the taps over the input are a slice. A 1x1
+    kernel is a matrix product already, left to nn.Conv2d."""
     return (isinstance(conv.padding, tuple) and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
             and conv.kernel_size != (1, 1))
 
