@@ -76,6 +76,6 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python bench/bench_miou.py
 	$(VENV)/bin/python bench/bench_train.py
-	$(VENV)/bin/python bench/one_window.py
+	$(VENV)/bin/python bench/small_input.py
 	$(VENV)/bin/python bench/engine_costs.py
 	$(VENV)/bin/python bench/flops.py

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from .data.datasets import classification_files, load_classification, load_segmentation, pair_tiles
 from .data.label_specs import get_spec
@@ -27,6 +28,13 @@ COLLAPSE_SHARE = 0.95  # a run that predicts one class for this share of its ite
 def boundary_key(width):
     """The name of a saved evaluation's per-tile confusion matrices of the boundary band `width`."""
     return f"boundary_{width}_cms"
+
+
+def at_size(logits, size):
+    """(N, C, h, w) logits upsampled (bilinear) to `size` (H, W): how segmentation is scored."""
+    if logits.shape[-2:] == tuple(size):
+        return logits
+    return F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
 
 
 @dataclass
@@ -131,13 +139,18 @@ class Segmentation(Task):
         return Loss(t.loss, t.class_weights, t.ignore_index, t.lovasz_weight, s.train.label_smoothing)
 
 
-    def logits(self, predictor, images, targets):
-        """Logits at the labels' size: upsampled to the native masks."""
-        return predictor.logits(images, size=targets.shape[-2:])
+    def scored_parts(self, predictor, images, targets):
+        """(a slice of the batch, its logits at the labels' size), one tile at a time from one
+        forward pass: a tile's logits upsampled to 512x512 stay in the cache while its loss,
+        classes and confusion matrices are taken (for the whole batch at once, upsampling, loss
+        and classes took twice the time)."""
+        low = predictor.logits(images)
+        for k in range(len(low)):
+            yield slice(k, k + 1), at_size(low[k:k + 1], targets.shape[-2:])
 
     def item_results(self, targets, preds):
         """Per tile, the confusion matrices outside and inside its boundary band: (N, 2, C, C)."""
-        return torch.stack(banded_confusion_matrices(targets, preds, self.num_classes), 1)
+        return banded_confusion_matrices(targets, preds, self.num_classes)
 
     def summarise(self, items, ids):
         """(the set's confusion matrix, the per-item arrays saved for the bootstrap: each tile's
@@ -194,8 +207,9 @@ class Classification(Task):
         data = load_classification(self.val_folder, limit=self.settings.data.val_limit)
         return _split(data.images, data.labels, data.names)
 
-    def logits(self, predictor, images, targets):
-        return predictor.logits(images)
+    def scored_parts(self, predictor, images, targets):
+        """The whole batch at once: (all of it, its logits)."""
+        yield slice(None), predictor.logits(images)
 
     item_shape = (2,)  # (label, prediction) per image
 

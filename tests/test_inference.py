@@ -9,11 +9,12 @@ from conftest import CIFAR, hw2, quiet, tiny
 from hw2lib.data.datasets import load_classification, read_mask
 from hw2lib.data.label_specs import get_spec
 from hw2lib.engine.checkpoint import load_checkpoint
-from hw2lib.engine.inference import (Predictor, evaluate_folder, load_trained, penultimate_features,
+from hw2lib.engine.inference import (Predictor, evaluate_folder, load_trained, penultimate_features, placed,
                                      predicted_classes)
 from hw2lib.engine.run_dir import RunDir
 from hw2lib.engine.training import train
 from hw2lib.models import build_model
+from hw2lib.models.small_input import SmallInputConv2d
 from hw2lib.settings import RunSettings
 from official_miou import mean_iou_score
 
@@ -123,3 +124,18 @@ def test_the_reference_authors_features_are_the_flattened_layer4_map():
     images = torch.randint(0, 255, (3, 3, 32, 32), dtype=torch.uint8)  # resized to 224 on the device
     assert penultimate_features(predictor, images, "map").shape == (3, 512 * 7 * 7)
     assert penultimate_features(predictor, images).shape == (3, 512)
+
+
+def test_on_a_cpu_channels_last_keeps_the_parameters_nchw_and_the_activations_channels_last():
+    torch.manual_seed(0)
+    plain = build_model("resnet18", 10).eval()
+    model = build_model("resnet18", 10)
+    model.load_state_dict(plain.state_dict())
+    model = placed(model, torch.device("cpu"), channels_last=True).eval()
+    assert all(p.is_contiguous() for p in model.parameters())  # the fused AdamW copies no parameter
+    assert type(model.layer4[1].conv2) is SmallInputConv2d
+    x = torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        inner = model.layer1(model.maxpool(model.relu(model.bn1(model.conv1(x)))))
+        assert inner.is_contiguous(memory_format=torch.channels_last) and not inner.is_contiguous()
+        torch.testing.assert_close(model(x), plain(x), rtol=1e-4, atol=1e-5)

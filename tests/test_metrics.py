@@ -92,16 +92,23 @@ def test_banded_confusion_matrices_split_each_item_by_its_boundary_band_in_numpy
     rng = np.random.default_rng(6)
     labels = np.repeat(np.repeat(rng.integers(0, 6, (3, 4, 3)), 10, 1), 10, 2)  # 10x10 blocks: real regions
     preds = np.where(rng.random(labels.shape) < 0.7, labels, rng.integers(0, 6, labels.shape))
-    outside, inside = banded_confusion_matrices(labels, preds, 6, width=5)
+    banded = banded_confusion_matrices(labels, preds, 6, width=5)
+    assert banded.shape == (3, 2, 6, 6)
+    outside, inside = banded[:, 0], banded[:, 1]
     band = np.stack([boundary_band(m, 5) for m in labels])
     assert band.any() and (~band).any()
     for k in range(3):
         np.testing.assert_array_equal(inside[k], confusion_matrix(labels[k][band[k]], preds[k][band[k]], 6))
         np.testing.assert_array_equal(outside[k], confusion_matrix(labels[k][~band[k]], preds[k][~band[k]], 6))
-    t_outside, t_inside = banded_confusion_matrices(torch.from_numpy(labels), torch.from_numpy(preds), 6, width=5)
-    np.testing.assert_array_equal(t_inside.numpy(), inside)
-    np.testing.assert_array_equal(t_outside.numpy(), outside)
+    np.testing.assert_array_equal(banded_confusion_matrices(torch.from_numpy(labels), torch.from_numpy(preds), 6,
+                                                            width=5).numpy(), banded)
     np.testing.assert_array_equal(boundary_band(torch.from_numpy(labels), 5).numpy(), band)
+
+
+def test_confusion_matrices_refuse_a_split_of_another_shape():
+    labels, preds = random_masks(4, n=2)
+    with pytest.raises(ValueError, match="differ in shape"):
+        confusion_matrices(labels, preds, 7, split_by=np.zeros((2, 4), bool))
 
 
 def test_iou_of_a_stack_equals_the_iou_of_each_matrix():

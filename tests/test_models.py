@@ -6,7 +6,7 @@ import torch
 
 from hw2lib.errors import ConfigError, WeightsUnavailable
 from hw2lib.models import MODELS, build_model, count_parameters, layer_table
-from hw2lib.models.one_window import OneWindowConv2d, one_window_convs
+from hw2lib.models.small_input import SmallInputConv2d, small_input_convs
 from hw2lib.models.vgg import vgg16_layers
 
 # The reference report's layer tables (hw2/src/models/p1_model.txt, p2_model_baseline.txt, p2_model_improved.txt).
@@ -184,16 +184,16 @@ def test_the_layer_tables_at_224_list_the_reference_reports_totals(name, classes
         assert "[1, 512, 7, 7]" in table and "Linear: 1-10" in table  # layer4's map, then the 50-way head
 
 
-def test_resnet18_at_32px_computes_its_one_window_convolutions_as_matrix_products(monkeypatch):
+def test_resnet18_at_32px_computes_its_small_input_convolutions_as_matrix_products(monkeypatch):
     torch.manual_seed(0)
     resnet = build_model("resnet18", 50)
     swapped = build_model("resnet18", 50)
     swapped.load_state_dict(resnet.state_dict())
-    one_window_convs(swapped)
-    assert type(swapped.layer4[1].conv1) is OneWindowConv2d and type(swapped.layer4[0].downsample[0]) is torch.nn.Conv2d
+    small_input_convs(swapped)
+    assert type(swapped.layer4[1].conv1) is SmallInputConv2d and type(swapped.layer4[0].downsample[0]) is torch.nn.Conv2d
     assert swapped.state_dict().keys() == resnet.state_dict().keys()
-    x = torch.randn(4, 3, 32, 32)  # layer4 sees 1x1 maps, its first convolution 2x2 ones
-    for model in (resnet, swapped):  # eval: batch norm over 4 values per channel would amplify rounding
+    x = torch.randn(8, 3, 32, 32)  # layer3 sees 2x2 maps, layer4 1x1 ones (its first convolution 2x2)
+    for model in (resnet, swapped):  # eval: batch norm over 8 values per channel would amplify rounding
         model.eval()(x).square().sum().backward()
     grads = {name: p.grad for name, p in resnet.named_parameters()}
     for name, p in swapped.named_parameters():
@@ -203,39 +203,44 @@ def test_resnet18_at_32px_computes_its_one_window_convolutions_as_matrix_product
         unused[:, :, used[0]:used[1], used[0]:used[1]] = 0
         assert unused.abs().max() == 0 and conv.weight.grad.abs().max() > 0
     torch.testing.assert_close(swapped(x), resnet(x), rtol=1e-4, atol=1e-5)
-    # ... and the swapped model runs no 3x3 kernel whose one output window covers its input.
+    # ... and the swapped model runs no 3x3 kernel over a map of 3x3 or fewer positions.
     seen = []
     full_kernel = torch.nn.Conv2d._conv_forward
     monkeypatch.setattr(torch.nn.Conv2d, "_conv_forward", lambda self, x, w, b: seen.append(
         (x.shape[-1], w.shape[-1], self.stride[0])) or full_kernel(self, x, w, b))
     swapped(x)
-    assert (1, 3, 1) not in seen and (2, 3, 2) not in seen and (2, 3, 1) in seen  # layer3's 2x2 maps stay
+    assert {(1, 3, 1), (2, 3, 2), (2, 3, 1)}.isdisjoint(seen) and (4, 3, 2) in seen  # layer3's first stays
     resnet(x)
-    assert (1, 3, 1) in seen and (2, 3, 2) in seen
+    assert {(1, 3, 1), (2, 3, 2), (2, 3, 1)} <= set(seen)
 
 
-@pytest.mark.parametrize("kernel, padding, stride, groups, side, one", [
-    (3, 1, 1, 1, 1, True), (3, 1, 1, 4, 1, True), (3, 1, 2, 4, 2, True), (3, 1, 2, 1, 1, True),
-    ((3, 5), (1, 2), 1, 1, 1, True), (3, 0, 1, 1, 3, True), ((3, 1), (1, 0), 1, 2, 1, True),
-    (3, 1, 1, 4, 3, False), (3, 1, 1, 1, 2, False)])
-def test_a_one_window_convolution_matches_nn_conv2d_and_only_then_skips_it(monkeypatch, kernel, padding, stride,
-                                                                          groups, side, one):
-    """Grouped (ResNeXt) or not, square or not; a map with several windows takes the ordinary path."""
+@pytest.mark.parametrize("kernel, padding, stride, groups, side, batch, small", [
+    (3, 1, 1, 1, 1, 1, True), (3, 1, 1, 4, 1, 16, True), (3, 1, 2, 4, 2, 16, True), (3, 1, 2, 1, 1, 16, True),
+    ((3, 5), (1, 2), 1, 1, 1, 16, True), ((3, 1), (1, 0), 1, 2, 1, 16, True), (3, 1, 1, 1, 2, 16, True),
+    (7, 3, 1, 1, 2, 16, True), (3, 1, 3, 1, 2, 16, True),
+    (3, 1, 1, 1, 2, 7, False), (3, 1, 2, 1, 2, 3, False), (3, 0, 1, 1, 3, 16, False), (3, 1, 1, 4, 3, 16, False),
+    (3, 1, 1, 1, 4, 16, False), (3, 1, 2, 2, 4, 16, False)])
+def test_a_small_input_convolution_matches_nn_conv2d_and_only_then_skips_it(monkeypatch, kernel, padding, stride,
+                                                                           groups, side, batch, small):
+    """Grouped (ResNeXt) or not, square or not; where the matrix would cost more multiplications
+    than the convolution (a 2x2 map and a small batch, a map as large as the kernel), the
+    ordinary path."""
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(8, 16, kernel, stride=stride, padding=padding, groups=groups)
-    swapped = one_window_convs(copy.deepcopy(conv))
-    assert type(swapped) is OneWindowConv2d
-    x = torch.randn(5, 8, side, side, requires_grad=True)
+    swapped = small_input_convs(copy.deepcopy(conv))
+    assert type(swapped) is SmallInputConv2d
+    x = torch.randn(batch, 8, side, side, requires_grad=True)
     ordinary = []
     full_kernel = torch.nn.Conv2d._conv_forward
     monkeypatch.setattr(torch.nn.Conv2d, "_conv_forward", lambda self, *a: ordinary.append(self) or full_kernel(self, *a))
     y_swapped = swapped(x)
-    assert (swapped in ordinary) is not one
+    assert (swapped in ordinary) is not small
     y = conv(x)
     torch.testing.assert_close(y_swapped, y)
     grad = torch.randn_like(y)
     expected = torch.autograd.grad(y, (x, conv.weight, conv.bias), grad)
     for got, want in zip(torch.autograd.grad(y_swapped, (x, swapped.weight, swapped.bias), grad), expected):
         torch.testing.assert_close(got, want)
+
     with torch.autocast("cpu", torch.bfloat16):  # the bias keeps the product's dtype, as nn.Conv2d's does
         assert swapped(x).dtype == conv(x).dtype == torch.bfloat16

@@ -75,9 +75,8 @@ def _predicted_band(run, width, loaded):
     val, predictor = loaded[key], load_trained(run.dir.checkpoint("kept"))
     truth = val.targets.to(predictor.device).long()
     preds = torch.from_numpy(predicted_masks(predictor, val.images, truth.shape[-2:])).to(predictor.device).long()
-    outside, inside = (m.cpu().numpy() for m in banded_confusion_matrices(truth, preds, predictor.task.num_classes,
-                                                                          width))
-    saved = {"ids": np.array(val.ids), "cms": outside + inside, boundary_key(width): inside, "kept_sha256": digest}
+    banded = banded_confusion_matrices(truth, preds, predictor.task.num_classes, width).cpu().numpy()
+    saved = {"ids": np.array(val.ids), "cms": banded.sum(1), boundary_key(width): banded[:, 1], "kept_sha256": digest}
     run.dir.save_evaluation(tag, **saved)
     return saved
 

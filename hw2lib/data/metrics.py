@@ -30,29 +30,38 @@ def _check_range(values, num_classes, what):
         raise ValueError(f"{what} hold class {low if low < 0 else high}, outside 0..{num_classes - 1}")
 
 
-def confusion_matrices(labels, preds, num_classes):
+def confusion_matrices(labels, preds, num_classes, split_by=None):
     """(N, C, C) counts, one confusion matrix per item of a batch (N, ...), in one bincount.
 
     Rows are labels, columns predictions; a class index outside 0..C-1 is an error. numpy in,
-    numpy out; a torch tensor in gives a torch int64 tensor out on the same device.
+    numpy out; a torch tensor in gives a torch int64 tensor out on the same device. With
+    `split_by`, a boolean array shaped like the labels: (N, 2, C, C), each item's pixels where it
+    is False, then where it is True (still one bincount: a True pixel counts C x C cells further).
     """
     n = num_classes
-    if labels.shape != preds.shape:
-        raise ValueError(f"labels {tuple(labels.shape)} and predictions {tuple(preds.shape)} differ in shape")
+    if labels.shape != preds.shape or (split_by is not None and split_by.shape != labels.shape):
+        shapes = [tuple(a.shape) for a in (labels, preds, split_by) if a is not None]
+        raise ValueError(f"labels, predictions (and split) differ in shape: {shapes}")
     _check_range(labels, n, "labels")
     _check_range(preds, n, "predictions")
-    items, cells = labels.shape[0], labels.shape[0] * n * n
+    items, groups = labels.shape[0], 1 if split_by is None else 2
+    cells = items * groups * n * n
+    shape = (items, n, n) if split_by is None else (items, 2, n, n)
     if isinstance(labels, np.ndarray):
         # The smallest index type that holds every cell: uint8 for one small matrix (less memory
         # traffic on 512x512 masks), wider for a batch.
         dtype = np.uint8 if cells <= 256 else np.int64
         k = labels.reshape(items, -1).astype(dtype) * dtype(n) + preds.reshape(items, -1).astype(dtype)
+        if split_by is not None:
+            k += split_by.reshape(items, -1).astype(dtype) * dtype(n * n)
         if items > 1:
-            k += (np.arange(items, dtype=dtype) * dtype(n * n))[:, None]
-        return np.bincount(k.ravel(), minlength=cells).reshape(items, n, n)
+            k += (np.arange(items, dtype=dtype) * dtype(groups * n * n))[:, None]
+        return np.bincount(k.ravel(), minlength=cells).reshape(shape)
     k = labels.reshape(items, -1).long() * n + preds.reshape(items, -1).long()
-    offsets = (k.new_ones(items).cumsum(0) - 1) * (n * n)  # arange on k's device, no host copy
-    return (k + offsets[:, None]).reshape(-1).bincount(minlength=cells).reshape(items, n, n)
+    if split_by is not None:
+        k.add_(split_by.reshape(items, -1), alpha=n * n)
+    offsets = (k.new_ones(items).cumsum(0) - 1) * (groups * n * n)  # arange on k's device, no host copy
+    return (k + offsets[:, None]).reshape(-1).bincount(minlength=cells).reshape(shape)
 
 
 def confusion_matrix(labels, preds, num_classes):
@@ -156,15 +165,10 @@ def boundary_band(mask, width=5):
 
 
 def banded_confusion_matrices(labels, preds, num_classes, width=BOUNDARY_WIDTH):
-    """(outside, inside), each (N, C, C): per item, the confusion matrices of its pixels outside
-    and inside the boundary band of its labels (`boundary_band`); their sum is the item's
-    confusion matrix. One bincount over 2C classes: a pixel in the band counts as class + C in both."""
-    n = num_classes
-    _check_range(labels, n, "labels")  # here: a class out of range would land in the other block
-    _check_range(preds, n, "predictions")
-    band = boundary_band(labels, width) * n
-    cms = confusion_matrices(labels + band, preds + band, 2 * n)
-    return cms[:, :n, :n], cms[:, n:, n:]
+    """(N, 2, C, C): per item, the confusion matrices of its pixels outside ([:, 0]) and inside
+    ([:, 1]) the boundary band of its labels (`boundary_band`); their sum is the item's confusion
+    matrix."""
+    return confusion_matrices(labels, preds, num_classes, split_by=boundary_band(labels, width))
 
 
 def scores(cm, spec):

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from ..atomic import write_text
 from ..data.datasets import image_id, load_classification, load_segmentation, parallel_map, sat_images
@@ -26,9 +25,9 @@ from ..data.metrics import scores
 from ..errors import CheckpointError, DataError
 from ..models import build_model
 from ..models.classifiers import feature_map, last_layer
-from ..models.one_window import one_window_convs
+from ..models.small_input import small_input_convs
 from ..settings import RunSettings
-from ..tasks import Split, make_task
+from ..tasks import Split, at_size, make_task
 from .checkpoint import load_checkpoint
 from .runtime import Distributed, autocast, resolve_device, resolve_precision
 from .transforms import to_input
@@ -57,9 +56,7 @@ class Predictor:
         with torch.no_grad(), autocast(self.device, self.precision):
             out = self.model(to_input(images, self.device, self.task.input_size,
                                       self.settings.train.channels_last)).float()
-        if size is not None and out.shape[-2:] != tuple(size):
-            out = F.interpolate(out, size=tuple(size), mode="bilinear", align_corners=False)
-        return out
+        return out if size is None else at_size(out, size)
 
 
 def predicted_classes(logits):
@@ -70,10 +67,13 @@ def predicted_classes(logits):
 
 
 def placed(model, device, channels_last):
-    """`model` on `device` in the memory format its run trains in, its convolutions with one
-    output window over the whole input computed as matrix products (`models/one_window.py`)."""
-    model = one_window_convs(model).to(device)
-    return model.to(memory_format=torch.channels_last) if channels_last else model
+    """`model` on `device`, its convolutions over inputs no larger than their kernels computed as
+    matrix products (`models/small_input.py`). With channels_last, on a GPU the parameters take
+    that format too, as PyTorch advises; on a CPU only the activations do (`to_input`): oneDNN
+    reorders each weight at every call either way, and the fused AdamW copies every
+    channels_last parameter to a contiguous one and back at each step."""
+    model = small_input_convs(model).to(device)
+    return model.to(memory_format=torch.channels_last) if channels_last and device.type == "cuda" else model
 
 
 def load_trained(checkpoint, device="auto", task=None):
@@ -112,11 +112,11 @@ def evaluate_split(predictor, split, loss_fn, ddp=None):
     sums = torch.zeros(4, dtype=torch.float64, device=device)
     mine = torch.arange(count, device=split.images.device)[ddp.rank::ddp.world]
     for i in range(0, len(mine), predictor.batch_size):
-        idx = mine[i:i + predictor.batch_size]
+        idx = mine[i:i + predictor.batch_size].to(device)
         targets = split.targets[idx].to(device, non_blocking=True).long()
-        logits = task.logits(predictor, split.images[idx], targets)
-        sums += loss_fn.sums(logits, targets)
-        items[idx.to(device)] = task.item_results(targets, predicted_classes(logits))
+        for part, logits in task.scored_parts(predictor, split.images[idx], targets):
+            sums += loss_fn.sums(logits, targets[part])
+            items[idx[part]] = task.item_results(targets[part], predicted_classes(logits))
     ddp.sum(items), ddp.sum(sums)
     cm, per_item = task.summarise(items.cpu().numpy(), split.ids)
     return Evaluation(loss_fn.value(sums), cm, per_item)
