@@ -7,14 +7,21 @@ import torch
 from conftest import as_run
 from hw2lib.engine.checkpoint import load_checkpoint, save_checkpoint
 from hw2lib.errors import CheckpointError
+from hw2lib.analysis import tsne
 from hw2lib.analysis.tsne import cluster_quality, knn_accuracy, most_confused_pairs, tsne_2d, tsne_study
 
 
-def test_tsne_is_2d_and_deterministic_for_a_seed():
+def test_tsne_is_2d_and_deterministic_for_a_seed_and_embeds_the_same_features_once():
     feats = np.random.default_rng(0).normal(size=(60, 16))
-    a, b = tsne_2d(feats, seed=3), tsne_2d(feats, seed=3)
+    a = tsne_2d(feats, seed=3)
+    tsne._EMBEDDED.clear()  # computed again, not recalled
+    b = tsne_2d(feats, seed=3)
     assert a.shape == (60, 2)
     np.testing.assert_array_equal(a, b)
+    assert len(tsne._EMBEDDED) == 1
+    b[:] = 0  # a caller's copy: the next one is intact
+    np.testing.assert_array_equal(tsne_2d(feats.astype(np.float64), seed=3), a)
+    assert len(tsne._EMBEDDED) == 1 and not np.array_equal(tsne_2d(feats, seed=3, perplexity=5), a)
 
 
 def test_cluster_quality_on_toy_sets_with_known_answers():
@@ -53,6 +60,7 @@ def test_a_tsne_study_of_a_trained_run_measures_both_checkpoints(tiny_cls_run):
                                   "as the reference: 512-d flattened last feature map (the reference author's: "
                                   "plot_tSNE.py:52)"]  # layer4 is 512 x 1 x 1 at 32 px
     emb, labels, wrong = study.panels[pooled]
+    np.testing.assert_array_equal(study.panels[list(study.panels)[-1]][0], emb)  # the same features
     assert emb.shape == (500, 2) and np.bincount(labels).tolist() == [10] * 50
     assert wrong.mean() == 1 - record.kept_score()
     assert 0 <= study.quality[pooled]["knn_acc_features"] <= 1 and study.quality[pooled]["chance"] == 1 / 50
