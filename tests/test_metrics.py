@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -50,6 +52,9 @@ def test_overall_and_per_class_accuracy():
     cm = confusion_matrix(labels, preds, 3)
     assert overall_accuracy(cm) == pytest.approx(3 / 5)
     np.testing.assert_allclose(per_class_accuracy(cm), [0.5, 1.0, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing labelled: nan, quietly
+        assert np.isnan(overall_accuracy(np.zeros((3, 3), int)))
 
 
 @pytest.mark.parametrize("bad", [np.array([0, 7]), np.array([-1, 0])])

@@ -126,9 +126,10 @@ def pooled_accuracy(labels, preds, weights):
 
 
 def overall_accuracy(cm):
-    """Fraction of correct entries: pixel accuracy for masks, accuracy for image labels."""
+    """Fraction of correct entries: pixel accuracy for masks, accuracy for image labels; nan for
+    an empty matrix (nothing labelled)."""
     cm = _as_numpy(cm)
-    return float(np.trace(cm) / cm.sum())
+    return float(np.trace(cm) / cm.sum()) if cm.sum() else float("nan")
 
 
 def per_class_accuracy(cm):
