@@ -141,9 +141,10 @@ class Segmentation(Task):
 
     def scored_parts(self, predictor, images, targets):
         """(a slice of the batch, its logits at the labels' size), one tile at a time from one
-        forward pass: a tile's logits upsampled to 512x512 stay in the cache while its loss,
-        classes and confusion matrices are taken (for the whole batch at once, upsampling, loss
-        and classes took twice the time)."""
+        forward pass: on a CPU a tile's logits upsampled to 512x512 stay in the cache while its
+        loss, classes and confusion matrices are taken (for the whole batch at once, upsampling,
+        loss and classes took twice the time); on every device the loss is then summed tile by
+        tile, whatever the batch."""
         low = predictor.logits(images)
         for k in range(len(low)):
             yield slice(k, k + 1), at_size(low[k:k + 1], targets.shape[-2:])

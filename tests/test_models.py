@@ -6,7 +6,7 @@ import torch
 
 from hw2lib.errors import ConfigError, WeightsUnavailable
 from hw2lib.models import MODELS, build_model, count_parameters, layer_table
-from hw2lib.models.small_input import SmallInputConv2d, small_input_convs
+from hw2lib.models.small_input import SmallInputConv2d, small_input_convs, tap_placement
 from hw2lib.models.vgg import vgg16_layers
 
 # The reference report's layer tables (hw2/src/models/p1_model.txt, p2_model_baseline.txt, p2_model_improved.txt).
@@ -203,7 +203,7 @@ def test_resnet18_at_32px_computes_its_small_input_convolutions_as_matrix_produc
         unused[:, :, used[0]:used[1], used[0]:used[1]] = 0
         assert unused.abs().max() == 0 and conv.weight.grad.abs().max() > 0
     torch.testing.assert_close(swapped(x), resnet(x), rtol=1e-4, atol=1e-5)
-    # ... and the swapped model runs no 3x3 kernel over a map of 3x3 or fewer positions.
+    # ... and the swapped model runs no 3x3 kernel over the maps smaller than it (2x2, 1x1).
     seen = []
     full_kernel = torch.nn.Conv2d._conv_forward
     monkeypatch.setattr(torch.nn.Conv2d, "_conv_forward", lambda self, x, w, b: seen.append(
@@ -219,6 +219,7 @@ def test_resnet18_at_32px_computes_its_small_input_convolutions_as_matrix_produc
     ((3, 5), (1, 2), 1, 1, 1, 16, True), ((3, 1), (1, 0), 1, 2, 1, 16, True), (3, 1, 1, 1, 2, 16, True),
     (7, 3, 1, 1, 2, 16, True), (3, 1, 3, 1, 2, 16, True),
     (3, 1, 1, 1, 2, 7, False), (3, 1, 2, 1, 2, 3, False), (3, 0, 1, 1, 3, 16, False), (3, 1, 1, 4, 3, 16, False),
+    (3, 1, 1, 1, (1, 2), 16, True), ((3, 5), (1, 2), (1, 2), 2, (2, 1), 16, True),
     (3, 1, 1, 1, 4, 16, False), (3, 1, 2, 2, 4, 16, False)])
 def test_a_small_input_convolution_matches_nn_conv2d_and_only_then_skips_it(monkeypatch, kernel, padding, stride,
                                                                            groups, side, batch, small):
@@ -229,7 +230,7 @@ def test_a_small_input_convolution_matches_nn_conv2d_and_only_then_skips_it(monk
     conv = torch.nn.Conv2d(8, 16, kernel, stride=stride, padding=padding, groups=groups)
     swapped = small_input_convs(copy.deepcopy(conv))
     assert type(swapped) is SmallInputConv2d
-    x = torch.randn(batch, 8, side, side, requires_grad=True)
+    x = torch.randn(batch, 8, *((side, side) if isinstance(side, int) else side), requires_grad=True)
     ordinary = []
     full_kernel = torch.nn.Conv2d._conv_forward
     monkeypatch.setattr(torch.nn.Conv2d, "_conv_forward", lambda self, *a: ordinary.append(self) or full_kernel(self, *a))
@@ -241,6 +242,29 @@ def test_a_small_input_convolution_matches_nn_conv2d_and_only_then_skips_it(monk
     expected = torch.autograd.grad(y, (x, conv.weight, conv.bias), grad)
     for got, want in zip(torch.autograd.grad(y_swapped, (x, swapped.weight, swapped.bias), grad), expected):
         torch.testing.assert_close(got, want)
+    assert y_swapped.is_contiguous() and y.is_contiguous()  # an NCHW model stays NCHW
+    x_cl = x.detach().contiguous(memory_format=torch.channels_last)
+    y_cl = swapped(x_cl)
+    torch.testing.assert_close(y_cl, conv(x_cl))
+    assert y_cl.is_contiguous(memory_format=torch.channels_last) == conv(x_cl).is_contiguous(
+        memory_format=torch.channels_last)
 
     with torch.autocast("cpu", torch.bfloat16):  # the bias keeps the product's dtype, as nn.Conv2d's does
         assert swapped(x).dtype == conv(x).dtype == torch.bfloat16
+
+
+def test_a_small_input_convolution_refuses_a_map_its_kernel_cannot_cover_as_nn_conv2d_does():
+    conv = small_input_convs(torch.nn.Conv2d(4, 4, 3, padding=0))
+    for side in (1, 2):
+        with pytest.raises(RuntimeError, match="Kernel size can't be greater than actual input size"):
+            conv(torch.randn(16, 4, side, side))
+
+
+def test_a_small_input_model_first_run_under_inference_mode_still_trains():
+    conv = small_input_convs(torch.nn.Conv2d(4, 4, 3, padding=1))
+    x = torch.randn(16, 4, 1, 1)
+    tap_placement.cache_clear()  # built under inference mode below, then reused for training
+    with torch.inference_mode():
+        conv(x)
+    conv(x).sum().backward()
+    assert conv.weight.grad[:, :, 1, 1].abs().max() > 0

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from conftest import as_run
-from hw2lib.engine.checkpoint import load_checkpoint, save_checkpoint
-from hw2lib.errors import CheckpointError
 from hw2lib.analysis import tsne
 from hw2lib.analysis.tsne import cluster_quality, knn_accuracy, most_confused_pairs, tsne_2d, tsne_study
+from hw2lib.engine.checkpoint import load_checkpoint, save_checkpoint
+from hw2lib.errors import CheckpointError
 
 
 def test_tsne_is_2d_and_deterministic_for_a_seed_and_embeds_the_same_features_once():

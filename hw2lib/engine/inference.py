@@ -67,8 +67,8 @@ def predicted_classes(logits):
 
 
 def placed(model, device, channels_last):
-    """`model` on `device`, its convolutions over inputs no larger than their kernels computed as
-    matrix products (`models/small_input.py`). With channels_last, on a GPU the parameters take
+    """`model` on `device`, its convolutions over maps smaller than their kernels computed as
+    matrix products where that costs fewer multiplications (`models/small_input.py`). With channels_last, on a GPU the parameters take
     that format too, as PyTorch advises; on a CPU only the activations do (`to_input`): oneDNN
     reorders each weight at every call either way, and the fused AdamW copies every
     channels_last parameter to a contiguous one and back at each step."""
@@ -112,11 +112,12 @@ def evaluate_split(predictor, split, loss_fn, ddp=None):
     sums = torch.zeros(4, dtype=torch.float64, device=device)
     mine = torch.arange(count, device=split.images.device)[ddp.rank::ddp.world]
     for i in range(0, len(mine), predictor.batch_size):
-        idx = mine[i:i + predictor.batch_size].to(device)
+        idx = mine[i:i + predictor.batch_size]  # on the split's device (it may stay on the CPU)
         targets = split.targets[idx].to(device, non_blocking=True).long()
+        at = idx.to(device)
         for part, logits in task.scored_parts(predictor, split.images[idx], targets):
             sums += loss_fn.sums(logits, targets[part])
-            items[idx[part]] = task.item_results(targets[part], predicted_classes(logits))
+            items[at[part]] = task.item_results(targets[part], predicted_classes(logits))
     ddp.sum(items), ddp.sum(sums)
     cm, per_item = task.summarise(items.cpu().numpy(), split.ids)
     return Evaluation(loss_fn.value(sums), cm, per_item)

@@ -24,27 +24,32 @@ from torch import nn
 
 @functools.lru_cache(maxsize=64)
 def tap_placement(size, kernel, stride, padding, device):
-    """For a zero-padded convolution of an (h, w) map: (rows, columns) of the kernel taps that can
-    meet the input (slices), the output size, and a 0/1 tensor (rows, columns, h * w, oh * ow) on
-    `device` saying which of those taps joins each input position to each output position."""
+    """For a zero-padded convolution of an (h, w) map: the bounding box (row and column slices) of
+    the kernel taps that meet the input, the output size, and a 0/1 tensor (rows, columns, h * w,
+    oh * ow) on `device` saying which tap joins each input position to each output position. Made
+    outside inference mode, so that a model first run under it can still train."""
     (h, w), (kh, kw), (sh, sw), (ph, pw) = size, kernel, stride, padding
     oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-    joins = torch.zeros(kh, kw, h * w, oh * ow)
-    for a, b, i, j in itertools.product(range(h), range(w), range(oh), range(ow)):
-        u, v = a - i * sh + ph, b - j * sw + pw
-        if 0 <= u < kh and 0 <= v < kw:
-            joins[u, v, a * w + b, i * ow + j] = 1
-    rows = slice(max(0, ph - (oh - 1) * sh), min(kh, h + ph))
-    cols = slice(max(0, pw - (ow - 1) * sw), min(kw, w + pw))
-    return rows, cols, (oh, ow), joins[rows, cols].to(device)
+    with torch.inference_mode(False):
+        joins = torch.zeros(kh, kw, h * w, oh * ow)
+        for a, b, i, j in itertools.product(range(h), range(w), range(oh), range(ow)):
+            u, v = a - i * sh + ph, b - j * sw + pw
+            if 0 <= u < kh and 0 <= v < kw:
+                joins[u, v, a * w + b, i * ow + j] = 1
+        rows = slice(max(0, ph - (oh - 1) * sh), min(kh, h + ph))
+        cols = slice(max(0, pw - (ow - 1) * sw), min(kw, w + pw))
+        return rows, cols, (oh, ow), joins[rows, cols].to(device)
 
 
 class SmallInputConv2d(nn.Conv2d):
     """nn.Conv2d computed as a matrix product where its input is small enough (see above)."""
 
     def forward(self, x):
-        kh, kw = self.kernel_size
-        if x.dim() != 4 or x.shape[-2] * x.shape[-1] >= kh * kw:
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        # Not a small map (the cost rule below implies it; checked first so that the placement is
+        # never built for a large one), or no output at all (nn.Conv2d says why).
+        if x.dim() != 4 or x.shape[-2] * x.shape[-1] >= kh * kw or x.shape[-2] + 2 * ph < kh \
+                or x.shape[-1] + 2 * pw < kw:
             return super().forward(x)
         n, _, h, w = x.shape
         rows, cols, (oh, ow), joins = tap_placement((h, w), self.kernel_size, self.stride, self.padding, x.device)
@@ -55,7 +60,11 @@ class SmallInputConv2d(nn.Conv2d):
         taps = taps.reshape(g, self.out_channels // g, *taps.shape[1:])
         dense = torch.einsum("gocuv,uvab->gacbo", taps, joins.to(taps.dtype))
         y = torch.einsum("nagc,gacbo->nbgo", x.permute(0, 2, 3, 1).reshape(n, h * w, g, -1), dense)
-        y = y.reshape(n, oh, ow, self.out_channels).permute(0, 3, 1, 2)  # channels_last strides
+        # (n, oh, ow, out) viewed as (n, out, oh, ow): channels_last strides, kept for a channels_last
+        # input; an NCHW model gets NCHW back, as from nn.Conv2d.
+        y = y.reshape(n, oh, ow, self.out_channels).permute(0, 3, 1, 2)
+        if not x.is_contiguous(memory_format=torch.channels_last):
+            y = y.contiguous()
         return y if self.bias is None else y + self.bias.to(y.dtype)[:, None, None]  # under autocast: its dtype
 
 
