@@ -190,7 +190,8 @@ def test_resnet18_at_32px_computes_its_small_input_convolutions_as_matrix_produc
     swapped = build_model("resnet18", 50)
     swapped.load_state_dict(resnet.state_dict())
     small_input_convs(swapped)
-    assert type(swapped.layer4[1].conv1) is SmallInputConv2d and type(swapped.layer4[0].downsample[0]) is torch.nn.Conv2d
+    assert type(swapped.layer4[1].conv1) is SmallInputConv2d
+    assert type(swapped.layer4[0].downsample[0]) is torch.nn.Conv2d
     assert swapped.state_dict().keys() == resnet.state_dict().keys()
     x = torch.randn(8, 3, 32, 32)  # layer3 sees 2x2 maps, layer4 1x1 ones (its first convolution 2x2)
     for model in (resnet, swapped):  # eval: batch norm over 8 values per channel would amplify rounding
@@ -233,7 +234,8 @@ def test_a_small_input_convolution_matches_nn_conv2d_and_only_then_skips_it(monk
     x = torch.randn(batch, 8, *((side, side) if isinstance(side, int) else side), requires_grad=True)
     ordinary = []
     full_kernel = torch.nn.Conv2d._conv_forward
-    monkeypatch.setattr(torch.nn.Conv2d, "_conv_forward", lambda self, *a: ordinary.append(self) or full_kernel(self, *a))
+    monkeypatch.setattr(torch.nn.Conv2d, "_conv_forward",
+                        lambda self, *a: ordinary.append(self) or full_kernel(self, *a))
     y_swapped = swapped(x)
     assert (swapped in ordinary) is not small
     y = conv(x)

@@ -68,10 +68,11 @@ def predicted_classes(logits):
 
 def placed(model, device, channels_last):
     """`model` on `device`, its convolutions over maps smaller than their kernels computed as
-    matrix products where that costs fewer multiplications (`models/small_input.py`). With channels_last, on a GPU the parameters take
-    that format too, as PyTorch advises; on a CPU only the activations do (`to_input`): oneDNN
-    reorders each weight at every call either way, and the fused AdamW copies every
-    channels_last parameter to a contiguous one and back at each step."""
+    matrix products where that costs fewer multiplications (`models/small_input.py`). With
+    channels_last, on a GPU the parameters take that format too, as PyTorch advises; on a CPU
+    only the activations do (`to_input`): oneDNN reorders each weight at every call either way,
+    and the fused AdamW copies every channels_last parameter to a contiguous one and back at each
+    step."""
     model = small_input_convs(model).to(device)
     return model.to(memory_format=torch.channels_last) if channels_last and device.type == "cuda" else model
 
