@@ -1,8 +1,10 @@
 """The dry runs prove a profile's whole job on homework-format data before hours on a GPU: every
 run at toy scale (one optimiser step, one training of each), with the pretrained weights loaded
 as the profile says (stand-ins here, this machine is offline), then every notebook and the page.
-The suite narrows the FCN head (`--set head_width=256`): the full 4096-wide head makes the run
-three times as long here and proves nothing more than its width; `make report DRY=1` keeps it."""
+The suite narrows the FCN head and the one step's batch (`--set head_width=256 batch_size=2
+limit=2`): the full 4096-wide head made the run three times as long here, a batch of 8 tiles or
+16 images a fifth longer again, and they prove nothing more than their sizes; `make report DRY=1`
+keeps both."""
 import re
 import shutil
 
@@ -16,6 +18,7 @@ from hw2lib.runs.profiles import run_names
 
 pytestmark = pytest.mark.skipif(not (DLCV / "p2_data" / "train").is_dir(),
                                 reason="the homework-format data (../shared/data/dlcv) is not present")
+SMALLER = ["head_width=256", "batch_size=2", "limit=2"]
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +28,7 @@ def data(tmp_path_factory):
 
 def test_the_dry_run_proves_the_whole_homework_pipeline(data, torch_home):
     shutil.rmtree(ROOT / "runs" / "homework-dry", ignore_errors=True)
-    page = build_report("homework", str(data), dry_run=True, overrides=["head_width=256"], log=lambda *_: None)
+    page = build_report("homework", str(data), dry_run=True, overrides=SMALLER, log=lambda *_: None)
     assert page == ROOT / "build" / "report" / "homework-dry.html"
     text = page.read_text()
     assert text.index("This is a dry run") < text.index(">Provenance<")  # near the top
@@ -45,7 +48,8 @@ def test_the_reference_profiles_unet16_trains_at_toy_scale(data, torch_home):
     # loss. The reference profile's whole dry run is `make report PROFILE=reference DATA_ROOT=...
     # DRY=1` (about as long as the homework's); its other variants have their own unit tests.
     shutil.rmtree(ROOT / "runs" / "reference-dry", ignore_errors=True)
-    (outcome,) = train_all("reference", str(data), dry_run=True, only=["unet16"], log=lambda *_: None)
+    (outcome,) = train_all("reference", str(data), dry_run=True, only=["unet16"], overrides=SMALLER,
+                           log=lambda *_: None)
     assert outcome.action == "trained", outcome.result
     unet = RunDir(ROOT / "runs" / "reference-dry" / "unet16").record()
     assert unet.params["decoder"] == "transposed" and unet.kept["rule"] == "val_loss"
