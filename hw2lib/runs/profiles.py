@@ -31,16 +31,16 @@ PROFILE_ALIASES = {"seed": "reference"}
 KEY_ALIASES = {"seed_results": "reference_results"}
 MODEL_OPTIONS = {key for entry in MODELS.values() for key in entry.options}
 
-# A dry run's toy scale, chosen by measurement: at 64 px a full-width VGG16-FCN training step hits
-# a slow convolution-backward path on the head's 2x2 maps (28 s vs 6.4 s at 96 px on a 2-core
-# AVX2 CPU), so 96 px is the cheapest size, not the smallest. Models keep their full width, so
-# run folders have their real size on disk.
+# A dry run's toy scale, chosen by measurement: 32 px, the sample's size, for tiles and images.
+# Models keep their full width, so run folders have their real size on disk; the convolutions on
+# maps smaller than their kernels (the 4096-wide head's 7x7 on a 1x1 map) go through
+# `SmallInputConv2d`, so the smallest size is also the cheapest (fcn32s, fcn2s, unet16, segnet
+# and deeplabv3 with the full head: 26 s at 32 px, 38 s at 96 px, 2-core Xeon held to AVX2).
 # One optimiser step per run (batch 8 tiles, or 16 images): it passes every layer forwards and
-# backwards, and more steps would prove nothing more (a full-width FCN step costs about 4 s on a
-# 2-core CPU). 100 validation images give the t-SNE two per class; classifiers see them at 32 px,
-# the sample's size (at 64 px ResNeXt-101 took 17 s instead of 7 s on one AVX2 core).
+# backwards, and more steps would prove nothing more. 100 validation images give the t-SNE two
+# per class; classifiers see them at 32 px too (at 64 px ResNeXt-101 took 17 s instead of 7 s).
 DRY_RUN = {
-    "segmentation": {"epochs": 1, "image_size": 96, "limit": 8, "val_limit": 6, "batch_size": 8},
+    "segmentation": {"epochs": 1, "image_size": 32, "limit": 8, "val_limit": 6, "batch_size": 8},
     "classification": {"epochs": 1, "input_size": 32, "limit": 16, "val_limit": 100, "batch_size": 16},
 }
 
