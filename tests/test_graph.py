@@ -95,6 +95,7 @@ def test_failed_and_crashed_runs_are_reported_their_children_skipped_and_the_oth
                                  overrides=["num_classes=0", "head_width=24"], log=print))
     assert outcomes["resnet34"].action == "failed"
     assert "num_classes: 0 must be at least 1" in outcomes["resnet34"].result
+    assert outcomes["resnet34"].worker["pid"] == os.getpid()  # refused here: no worker process started for it
     assert outcomes["fcn8s"].action == "failed" and "WorkerCrashedError" in outcomes["fcn8s"].result
     assert (outcomes["fcn8s_lovasz"].action, outcomes["fcn8s_lovasz"].result) == ("skipped", "its parent fcn8s did "
                                                                                   "not finish")

@@ -16,9 +16,10 @@ schedules: Ray does. Ray is imported only on that path, so the package trains wi
 
 Every run goes through `train_or_reuse`, under its run folder's lock. A failed run (an error,
 or a worker that crashed: Ray's reason is kept) is reported, the runs that do not depend on it
-go on, and its descendants are skipped with the reason. SIGTERM or SIGINT stops the graph
-cleanly: the run in training saves its state (on Ray, each running task is cancelled, which
-interrupts it like a Ctrl-C), no new run starts, and the command prints its table and exits 75.
+go on, and its descendants are skipped with the reason; a run whose settings are refused fails
+at once, before any worker starts for it. SIGTERM or SIGINT stops the graph cleanly: the run in
+training saves its state (on Ray, each running task is cancelled, which interrupts it like a
+Ctrl-C), no new run starts, and the command prints its table and exits 75.
 """
 import errno
 import fcntl
@@ -164,6 +165,16 @@ def ray_failure(name, error):
     return Outcome(name, "failed", result=f"{type(error).__name__}: {reason}", finished=time.time())
 
 
+def fails_at_once(profile, name, data_root, overrides):
+    """Whether run `name`'s settings are refused (checked here, in the driver: in a Ray task the
+    same error would come seconds later, after a worker process started and imported torch)."""
+    try:
+        run_settings(profile, name, data_root, overrides)
+    except Exception:  # run_one reports it as the worker would have
+        return True
+    return False
+
+
 def run_on_ray(profile, names, data_root, overrides, parallel, gpus_per_run, address, *, log):
     """Every run as a Ray task; outcomes collected one by one as they finish."""
     ray = start_ray(address)
@@ -171,11 +182,18 @@ def run_on_ray(profile, names, data_root, overrides, parallel, gpus_per_run, add
         for line in probe_nodes(ray, data_root):
             log(f"node {line}")
     remote = ray.remote(max_calls=1, max_retries=0, **ray_resources(parallel, gpus_per_run))(_threads_then_run)
-    refs = {}
+    refs, outcomes = {}, {}
     for name in names:  # parents first: a child's arguments are its parents' results
-        parents = [refs[p] for p in lineage(profile, name)[-2:-1]]
-        refs[name] = remote.remote(torch.get_num_threads(), profile, name, data_root, list(overrides), *parents)
-    pending, outcomes = {ref: name for name, ref in refs.items()}, {}
+        up = lineage(profile, name)[-2:-1]
+        failed_parents = [outcomes[p] for p in up if p in outcomes]
+        if failed_parents or fails_at_once(profile, name, data_root, overrides):
+            # Its settings are refused, or its parent's were: reported now, with no worker started for it.
+            outcomes[name] = run_one(profile, name, data_root, overrides, failed_parents)
+            log(f"{name}: {outcomes[name].action} {outcomes[name].result}")
+        else:
+            refs[name] = remote.remote(torch.get_num_threads(), profile, name, data_root, list(overrides),
+                                       *[refs[p] for p in up])
+    pending = {ref: name for name, ref in refs.items()}
     with StopRequest() as stop:
         cancelled = False
         while pending:
