@@ -256,7 +256,7 @@ def report(tmp_path_factory):
 # other for the folder. A test joins the group of the first fixture listed below that it uses, or of
 # its module.
 FIXTURE_GROUPS = {"report": "smoke_report", "torch_home": "stand_in_weights", "tiny_cls_run": "trained_resnet18"}
-MODULE_GROUPS = {"test_graph": "ray_profile"}  # its tests share runs/smoke-dry
+MODULE_GROUPS = {"test_graph": "ray_profile", "test_ddp": "ddp"}  # runs/smoke-dry; the unbroken DDP run
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups

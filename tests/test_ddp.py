@@ -32,28 +32,47 @@ def torchrun(tmp_path, port, script=None, env=(), resume=False, expect=0, **chan
     return RunDir(tmp_path / "run").record()
 
 
-@pytest.mark.parametrize("model, port", [("fcn8s", 29517), ("unet16", 29518)])
-def test_ddp_records_the_numbers_of_the_checkpoint_it_keeps(tiny_seg_root, tmp_path, model, port):
-    options = {"head_width": None} if model == "unet16" else {}
-    record = torchrun(tmp_path, port, model=model, data_root=str(tiny_seg_root), **options)
+# The unbroken run the stop-and-resume test repeats: FCN8s, 2 epochs of 24 steps per rank (the ranks
+# agree on stopping every 20 steps, so a stop part-way through an epoch needs more than 20).
+UNBROKEN = {"model": "fcn8s", "epochs": 2, "batch_size": 1, "augment": ["flip", "rot90"], "snapshot_ids": [],
+            "snapshot_epochs": [], "checkpoint_minutes": 1000, "image_size": 32}
+
+
+@pytest.fixture(scope="module")
+def unbroken(tmp_path_factory):
+    """FCN8s trained on 2 ranks without a break: (its data_root, its settings, its run folder, its record)."""
+    tmp = tmp_path_factory.mktemp("ddp")
+    root = tmp / "data"
+    copy_tiles(DUBAI / "train", root / "train", [f"{i:04d}" for i in range(0, 96, 2)])
+    copy_tiles(DUBAI / "validation", root / "validation", [f"{i:04d}" for i in range(4)])
+    changes = {**UNBROKEN, "data_root": str(root)}
+    return root, changes, tmp / "whole" / "run", torchrun(tmp / "whole", 29519, **changes)
+
+
+def assert_recorded_numbers_are_the_kept_checkpoints(run, record, validation):
     assert record.environment["world_size"] == 2 and len(record.history) == 2
     # The recorded val mIoU (two shards, all-reduced; batch-norm statistics shared from rank 0)
     # equals a one-process evaluation of kept.pt.
-    scores, evaluation = evaluate_folder(tmp_path / "run" / "kept.pt", tiny_seg_root / "validation", "cpu")
+    scores, evaluation = evaluate_folder(run / "kept.pt", validation, "cpu")
     best = record.kept
     assert scores["miou"] == pytest.approx(best["val_miou"], abs=1e-12)
     assert np.array_equal(evaluation.cm, np.array(best["confusion_matrix"]))
     assert evaluation.loss == pytest.approx(best["val_loss"], rel=1e-6)
-    assert load_trained(tmp_path / "run" / "kept.pt", "cpu").precision == "fp32"
+    assert load_trained(run / "kept.pt", "cpu").precision == "fp32"
 
 
-def test_ddp_stopped_mid_epoch_resumes_to_the_unbroken_run(tmp_path):
-    root = tmp_path / "data"
-    copy_tiles(DUBAI / "train", root / "train", [f"{i:04d}" for i in range(0, 96, 2)])  # 24 steps per rank
-    copy_tiles(DUBAI / "validation", root / "validation", [f"{i:04d}" for i in range(4)])
-    changes = {"model": "fcn8s", "data_root": str(root), "epochs": 2, "batch_size": 1, "augment": ["flip", "rot90"],
-               "snapshot_ids": [], "snapshot_epochs": [], "checkpoint_minutes": 1000, "image_size": 32}
-    whole = torchrun(tmp_path / "whole", 29519, **changes)
+def test_ddp_records_the_numbers_of_the_checkpoint_it_keeps(unbroken):
+    root, _, run, record = unbroken
+    assert_recorded_numbers_are_the_kept_checkpoints(run, record, root / "validation")
+
+
+def test_ddp_records_the_numbers_of_the_checkpoint_it_keeps_with_batch_norm(tiny_seg_root, tmp_path):
+    record = torchrun(tmp_path, 29518, model="unet16", data_root=str(tiny_seg_root), head_width=None)
+    assert_recorded_numbers_are_the_kept_checkpoints(tmp_path / "run", record, tiny_seg_root / "validation")
+
+
+def test_ddp_stopped_mid_epoch_resumes_to_the_unbroken_run(unbroken, tmp_path):
+    _, changes, _, whole = unbroken
     (tmp_path / "script.py").write_text(SIGNAL_AT_STEP)  # each rank signals itself
     stopped = torchrun(tmp_path / "broken", 29520, script=tmp_path / "script.py", env={"AT": "29", "SIGNAL": "SIGTERM"},
                        expect=None,
