@@ -128,7 +128,7 @@ def as_run(path, name=None):
     return Run(name or Path(path).name, record.settings.replace(out_dir=str(path)), record, [])
 
 
-TINY_SEG = {"model": "fcn8s", "head_width": 16, "image_size": 64, "batch_size": 4, "epochs": 2,
+TINY_SEG = {"model": "fcn8s", "head_width": 16, "image_size": 32, "batch_size": 4, "epochs": 2,
             "classes": "dubai", "lr": 1e-3, "snapshot_ids": ["0001", "0003"],
             "snapshot_epochs": [1, 2]}
 
@@ -149,7 +149,7 @@ def tiny_seg_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_seg_run(tiny_seg_root, tmp_path_factory):
-    """A trained 2-epoch FCN8s run folder (tiny head, 64x64)."""
+    """A trained 2-epoch FCN8s run folder (tiny head, 32x32)."""
     out = tmp_path_factory.mktemp("run") / "fcn8s"
     train(tiny(tiny_seg_root, out), log=quiet)
     return out

@@ -84,7 +84,7 @@ def test_resume_reads_generators_as_cpu_tensors_and_refuses_a_part_way_state_of_
 
 def test_hw2_train_exits_75_on_sigterm_and_resume_finishes_it(tiny_seg_root, tmp_path):
     (tmp_path / "p.yaml").write_text(
-        f"model: fcn8s\nhead_width: 16\nimage_size: 64\nbatch_size: 1\nepochs: 2\nclasses: dubai\n"
+        f"model: fcn8s\nhead_width: 16\nimage_size: 32\nbatch_size: 1\nepochs: 2\nclasses: dubai\n"
         f"data_root: {tiny_seg_root}\nout_dir: {tmp_path / 'run'}\ncheckpoint_minutes: 1000\n")
     proc = subprocess.Popen([sys.executable, "-m", "hw2lib", "train", str(tmp_path / "p.yaml")], cwd=ROOT,
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -106,7 +106,7 @@ def test_after_a_crash_the_kept_files_and_both_records_name_the_same_epoch(tiny_
     in epoch 3: kept.pt, evaluation/kept.npz, metrics.json and last.pt must still agree."""
     run = tmp_path / "run"
     (tmp_path / "p.yaml").write_text(
-        f"model: fcn8s\nhead_width: 16\nimage_size: 64\nbatch_size: 2\nepochs: 4\nclasses: dubai\nselect: val_loss\n"
+        f"model: fcn8s\nhead_width: 16\nimage_size: 32\nbatch_size: 2\nepochs: 4\nclasses: dubai\nselect: val_loss\n"
         f"data_root: {tiny_seg_root}\nout_dir: {run}\ncheckpoint_minutes: 1000\n")
     (tmp_path / "script.py").write_text(SIGNAL_AT_STEP)
 
