@@ -65,14 +65,19 @@ def picture_and_caption(page):
     return box.locator("img.widget-image").evaluate(PICTURE_BYTES), box.locator(".widget-html-content").inner_text()
 
 
-def changed(page, before, timeout=20):
-    """The (picture, caption) once either differs from `before`."""
-    for _ in range(timeout * 10):
-        now = picture_and_caption(page)
-        if now != before:
+def changed(page, before, timeout=20, settle=0.5):
+    """The (picture, caption) once they differ from `before` and have stayed the same for `settle`
+    seconds: the widget sends the caption and the picture as two messages, drawn one after the
+    other (a busy machine once showed the new caption beside the old picture)."""
+    now, since, deadline = before, time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        latest = picture_and_caption(page)
+        if latest != now:
+            now, since = latest, time.monotonic()
+        elif now != before and time.monotonic() - since >= settle:
             return now
         time.sleep(0.1)
-    return before
+    return now
 
 
 def test_the_notebook_runs_in_jupyterlab_and_its_inspector_responds(lab):
