@@ -32,6 +32,7 @@ def test_the_dry_run_proves_the_whole_homework_pipeline(data, torch_home):
     assert page == ROOT / "build" / "report" / "homework-dry.html"
     text = page.read_text()
     assert text.index("This is a dry run") < text.index(">Provenance<")  # near the top
+    assert "image_size 32" in text and "--set head_width=256 batch_size=2 limit=2" in text  # the scale it ran at
     assert "none (dry run)" in text and "no reference comparison: a dry run at toy scale" in text
     runs = ROOT / "runs" / "homework-dry"
     assert run_names("homework-dry") == run_names("homework", repeats=1)  # one training of each

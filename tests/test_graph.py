@@ -89,7 +89,7 @@ def test_every_node_says_whether_it_sees_the_runs_folder_and_the_data(local_ray,
         probe_nodes(ray, str(tmp_path / "elsewhere"))
 
 
-def test_failed_and_crashed_runs_are_reported_their_children_skipped_and_the_others_go_on(local_ray):
+def test_failed_and_crashed_runs_are_reported_their_children_skipped_and_the_others_go_on(local_ray, tmp_path):
     # num_classes=0 is refused by the classifiers only; a 24-wide FCN8s kills its worker process.
     outcomes = by_name(train_all(PROFILE, only=["fcn8s_lovasz", "resnet34", "fcn2s"], parallel=2,
                                  overrides=["num_classes=0", "head_width=24"], log=print))
@@ -100,10 +100,18 @@ def test_failed_and_crashed_runs_are_reported_their_children_skipped_and_the_oth
     assert (outcomes["fcn8s_lovasz"].action, outcomes["fcn8s_lovasz"].result) == ("skipped", "its parent fcn8s did "
                                                                                   "not finish")
     assert outcomes["fcn2s"].action == "trained"  # the run that needs none of them
+    # A data folder without the data: the settings pass, the run fails in its worker, and its child,
+    # given the failed outcome, skips itself in its own.
+    outcomes = by_name(train_all(PROFILE, str(tmp_path), only=["fcn8s_lovasz"], parallel=2, log=print))
+    assert outcomes["fcn8s"].action == "failed" and "dubai_aerial/train: no such folder" in outcomes["fcn8s"].result
+    assert (outcomes["fcn8s_lovasz"].action, outcomes["fcn8s_lovasz"].result) == ("skipped", "its parent fcn8s did "
+                                                                                  "not finish")
+    assert os.getpid() not in (outcomes["fcn8s"].worker["pid"], outcomes["fcn8s_lovasz"].worker["pid"])
     outcomes = by_name(train_all(PROFILE, only=["fcn8s_lovasz"], parallel=2, overrides=["lr=-1"], log=print))
     assert outcomes["fcn8s"].action == "failed" and "lr: -1.0 must be positive" in outcomes["fcn8s"].result
     assert (outcomes["fcn8s_lovasz"].action, outcomes["fcn8s_lovasz"].result) == ("skipped", "its parent fcn8s did "
                                                                                   "not finish")
+    assert outcomes["fcn8s"].worker["pid"] == outcomes["fcn8s_lovasz"].worker["pid"] == os.getpid()  # both here
     out = hw2("runs", "--profile", "smoke", "--dry-run", "--only", "resnet34", "--set", "num_classes=0")
     assert out.returncode == 1 and "num_classes: 0 must be at least 1" in out.stdout.splitlines()[-1]
 
@@ -120,13 +128,13 @@ def test_sigterm_to_hw2_runs_stops_the_graph_with_its_table_and_a_last_pt():
     assert RunDir(ROOT / "runs" / PROFILE / "fcn32s").checkpoint("last").is_file()
     shutil.rmtree(ROOT / "runs" / PROFILE, ignore_errors=True)
     proc = subprocess.Popen([sys.executable, "-m", "hw2lib", "runs", "--profile", "smoke", "--dry-run", "--only",
-                             "fcn32s", "fcn16s", "--set", "epochs=12", "--parallel", "2"], cwd=ROOT, text=True,
+                             "fcn32s", "fcn16s", "--set", "epochs=50", "--parallel", "2"], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env={**os.environ, "PYTHONUNBUFFERED": "1", "RAY_DEDUP_LOGS": "0"})
     lines = []
     for line in proc.stdout:
         lines.append(line)
-        if "epoch 1/12" in line:
+        if "epoch 1/50" in line:  # 49 epochs to go: the stop lands long before the runs could end
             proc.send_signal(signal.SIGTERM)
             break
     lines += proc.stdout.readlines()

@@ -83,8 +83,9 @@ def test_resume_reads_generators_as_cpu_tensors_and_refuses_a_part_way_state_of_
 
 
 def test_hw2_train_exits_75_on_sigterm_and_resume_finishes_it(tiny_seg_root, tmp_path):
+    # 64 px: the signal, sent when epoch 1's line is read, must land within epoch 2's 8 steps
     (tmp_path / "p.yaml").write_text(
-        f"model: fcn8s\nhead_width: 16\nimage_size: 32\nbatch_size: 1\nepochs: 2\nclasses: dubai\n"
+        f"model: fcn8s\nhead_width: 16\nimage_size: 64\nbatch_size: 1\nepochs: 2\nclasses: dubai\n"
         f"data_root: {tiny_seg_root}\nout_dir: {tmp_path / 'run'}\ncheckpoint_minutes: 1000\n")
     proc = subprocess.Popen([sys.executable, "-m", "hw2lib", "train", str(tmp_path / "p.yaml")], cwd=ROOT,
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

@@ -75,7 +75,8 @@ def build_report(profile="sample", data_root=None, *, dry_run=False, overrides=(
     log(f"  done in {time.time() - started:.0f} s -> {html_dir}/")
     report = ROOT / "build" / "report" / (f"{name}.html" if dry_run else "report.html")
     runs = finished_runs(name, data_root, overrides, repeats)
-    page = write_page(executed, runs, name, time.time() - started, reference_numbers(name, reference_results))
+    page = write_page(executed, runs, name, time.time() - started, reference_numbers(name, reference_results),
+                      overrides)
     write_text(report, page)
     log(f"wrote {report} ({len(page) / 1e6:.1f} MB) in {time.time() - started:.0f} s")
     return report

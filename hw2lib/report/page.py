@@ -168,19 +168,20 @@ def provenance(profile, runs, seconds):
     return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {html.escape(str(v))} |" for k, v in rows.items()])
 
 
-def dry_run_banner(profile):
+def dry_run_banner(profile, overrides=()):
     scale = "; ".join(f"{task}: " + ", ".join(f"{k} {v}" for k, v in values.items())
                       for task, values in DRY_RUN.items())
+    changed = f"; then `--set {' '.join(overrides)}`" if overrides else ""
     return (f"> **This is a dry run** of profile `{profile.removesuffix(DRY_SUFFIX)}` at toy scale "
-            f"({scale}; precision auto). It proves that the data, the weights, "
+            f"({scale}; precision auto{changed}). It proves that the data, the weights, "
             "every model, every notebook and this page work; its numbers are not results.\n\n")
 
 
-def write_page(executed, runs, profile, seconds, reference):
+def write_page(executed, runs, profile, seconds, reference, overrides=()):
     """The report as one notebook: title, summary, provenance, results, then the notebooks in
     the page's order (each problem heads its own section), then the appendix that only prints;
-    returned as HTML."""
-    banner = dry_run_banner(profile) if profile.endswith(DRY_SUFFIX) else ""
+    returned as HTML. A dry run's page says its scale, with the build's `overrides`."""
+    banner = dry_run_banner(profile, overrides) if profile.endswith(DRY_SUFFIX) else ""
     logs = training_logs(runs)
     cells = [nbformat.v4.new_markdown_cell(
         f"# hw2 report — profile `{profile}`\n\n{banner}## Summary: the reference report's claims, tested "

@@ -72,11 +72,21 @@ def ordered(profile, only=(), repeats=None):
     return out
 
 
+def this_process():
+    """Where an outcome was decided: host, pid, CUDA_VISIBLE_DEVICES."""
+    return {"host": socket.gethostname(), "pid": os.getpid(),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+
+def failure(name, error, worker, started):
+    """A failed Outcome with the error's last line (a failed run must not stop the others)."""
+    detail = traceback.format_exception_only(type(error), error)[-1].strip()
+    return Outcome(name, "failed", result=detail, worker=worker, started=started, finished=time.time())
+
+
 def run_one(profile, name, data_root=None, overrides=(), parents=()):
     """Train or reuse run `name`; an `Outcome`, never an exception."""
-    started = time.time()
-    worker = {"host": socket.gethostname(), "pid": os.getpid(),
-              "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+    started, worker = time.time(), this_process()
     failed = [p.name for p in parents if not p.ok]
     if failed:
         return Outcome(name, "skipped", result=f"its parent {failed[0]} did not finish", worker=worker,
@@ -87,9 +97,8 @@ def run_one(profile, name, data_root=None, overrides=(), parents=()):
         record = train_or_reuse(settings, log=lambda line: print(f"[{name}] {line}", flush=True))
     except Preempted as e:
         return Outcome(name, "preempted", result=str(e), worker=worker, started=started, finished=time.time())
-    except Exception as e:  # a failed run must not stop the others: report it with its error
-        detail = traceback.format_exception_only(type(e), e)[-1].strip()
-        return Outcome(name, "failed", result=detail, worker=worker, started=started, finished=time.time())
+    except Exception as e:
+        return failure(name, e, worker, started)
     return Outcome(name, {"reuse": "reused", "resume": "continued"}.get(action, "trained"),
                    record.environment.get("device", "?"), round(time.time() - started, 1),
                    f"{record.metric} {fmt(record.kept_score())}", worker, started, time.time())
@@ -165,14 +174,16 @@ def ray_failure(name, error):
     return Outcome(name, "failed", result=f"{type(error).__name__}: {reason}", finished=time.time())
 
 
-def fails_at_once(profile, name, data_root, overrides):
-    """Whether run `name`'s settings are refused (checked here, in the driver: in a Ray task the
-    same error would come seconds later, after a worker process started and imported torch)."""
+def refused(profile, name, data_root, overrides):
+    """The failed Outcome of run `name` when its settings are refused, else None. Checked in the
+    driver: in a Ray task the same error would come seconds later, after a worker process started
+    and imported torch."""
+    started = time.time()
     try:
         run_settings(profile, name, data_root, overrides)
-    except Exception:  # run_one reports it as the worker would have
-        return True
-    return False
+    except Exception as e:
+        return failure(name, e, this_process(), started)
+    return None
 
 
 def run_on_ray(profile, names, data_root, overrides, parallel, gpus_per_run, address, *, log):
@@ -186,13 +197,15 @@ def run_on_ray(profile, names, data_root, overrides, parallel, gpus_per_run, add
     for name in names:  # parents first: a child's arguments are its parents' results
         up = lineage(profile, name)[-2:-1]
         failed_parents = [outcomes[p] for p in up if p in outcomes]
-        if failed_parents or fails_at_once(profile, name, data_root, overrides):
-            # Its settings are refused, or its parent's were: reported now, with no worker started for it.
-            outcomes[name] = run_one(profile, name, data_root, overrides, failed_parents)
-            log(f"{name}: {outcomes[name].action} {outcomes[name].result}")
-        else:
+        # Its settings are refused, or an ancestor's were: reported now, with no worker started for it.
+        outcome = (run_one(profile, name, data_root, overrides, failed_parents) if failed_parents
+                   else refused(profile, name, data_root, overrides))
+        if outcome is None:
             refs[name] = remote.remote(torch.get_num_threads(), profile, name, data_root, list(overrides),
                                        *[refs[p] for p in up])
+        else:
+            outcomes[name] = outcome
+            log(f"{name}: {outcome.action} {outcome.result}")
     pending = {ref: name for name, ref in refs.items()}
     with StopRequest() as stop:
         cancelled = False

@@ -31,9 +31,9 @@ PROFILE_ALIASES = {"seed": "reference"}
 KEY_ALIASES = {"seed_results": "reference_results"}
 MODEL_OPTIONS = {key for entry in MODELS.values() for key in entry.options}
 
-# A dry run's toy scale, chosen by measurement: 32 px, the sample's size, for tiles and images.
+# A dry run's toy scale, chosen by measurement: 32 px for tiles and images (the sample's image size).
 # Models keep their full width, so run folders have their real size on disk; the convolutions on
-# maps smaller than their kernels (the 4096-wide head's 7x7 on a 1x1 map) go through
+# maps smaller than their kernels (the 4096-wide head's 3x3s on pool5's 1x1 map) go through
 # `SmallInputConv2d`, so the smallest size is also the cheapest (fcn32s, fcn2s, unet16, segnet
 # and deeplabv3 with the full head: 26 s at 32 px, 38 s at 96 px, 2-core Xeon held to AVX2).
 # One optimiser step per run (batch 8 tiles, or 16 images): it passes every layer forwards and
