@@ -2,9 +2,9 @@
 run at toy scale (one optimiser step, one training of each), with the pretrained weights loaded
 as the profile says (stand-ins here, this machine is offline), then every notebook and the page.
 The suite narrows the FCN head and the one step's batch (`--set head_width=256 batch_size=2
-limit=2`): the full 4096-wide head made the run three times as long here, a batch of 8 tiles or
-16 images a fifth longer again, and they prove nothing more than their sizes; `make report DRY=1`
-keeps both."""
+limit=2`): when dry runs were at 96 px, the full 4096-wide head made the run three times as long
+here and a batch of 8 tiles or 16 images a fifth longer again, and they prove nothing more than
+their sizes; `make report DRY=1` keeps both."""
 import re
 import shutil
 
